@@ -1,0 +1,43 @@
+/*
+** codec.h
+** Protobuf wire format <-> Lua tables, driven by the schema, as CONTRACT.md's
+** mapping table says. No intermediate C structs: bytes are read straight into
+** tables and tables written straight into bytes.
+*/
+#ifndef codec_h
+#define codec_h
+
+#include <stddef.h>
+
+#include <lua.h>
+
+#include "schema.h"
+
+/* A growable output buffer. One per worker, reused for every message. */
+typedef struct codec_buf {
+  char *data;
+  size_t len;
+  size_t cap;
+} codec_buf;
+
+void codec_buf_free(codec_buf *b);
+
+/*
+** Decodes len bytes as message m and pushes the table [-0, +1 on success].
+** On failure pushes nothing, returns -1 and writes to err a message that starts
+** with the field path below root: "request.items[2].id: truncated varint".
+** Only a memory error raises.
+*/
+int codec_decode(lua_State *L, const schema_message *m, const char *data, size_t len,
+                 const char *root, char *err, size_t errlen);
+
+/*
+** Encodes the table at idx as message m, replacing b's contents [-0, +0].
+** On failure returns -1 with the path-named reason in err:
+** "reply.items[2].id: expected integer, got string". Only a memory error raises;
+** b stays owned by the caller either way.
+*/
+int codec_encode(lua_State *L, int idx, const schema_message *m, codec_buf *b,
+                 const char *root, char *err, size_t errlen);
+
+#endif

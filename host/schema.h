@@ -1,0 +1,116 @@
+/*
+** schema.h
+** Descriptor sets (protoc --descriptor_set_out) turned into immutable tables of
+** services, methods, messages, fields and enums. Built once, then shared
+** read-only by every worker thread.
+*/
+#ifndef schema_h
+#define schema_h
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct schema schema;
+typedef struct schema_message schema_message;
+typedef struct schema_enum schema_enum;
+typedef struct schema_service schema_service;
+
+/* Wire-level kind of a field: the values of FieldDescriptorProto.Type. */
+typedef enum field_type {
+  FIELD_DOUBLE = 1, FIELD_FLOAT = 2, FIELD_INT64 = 3, FIELD_UINT64 = 4,
+  FIELD_INT32 = 5, FIELD_FIXED64 = 6, FIELD_FIXED32 = 7, FIELD_BOOL = 8,
+  FIELD_STRING = 9, FIELD_GROUP = 10, FIELD_MESSAGE = 11, FIELD_BYTES = 12,
+  FIELD_UINT32 = 13, FIELD_ENUM = 14, FIELD_SFIXED32 = 15, FIELD_SFIXED64 = 16,
+  FIELD_SINT32 = 17, FIELD_SINT64 = 18
+} field_type;
+
+typedef enum field_label {
+  LABEL_OPTIONAL = 1, LABEL_REQUIRED = 2, LABEL_REPEATED = 3
+} field_label;
+
+typedef struct schema_enum_value {
+  const char *name;
+  int32_t number;
+} schema_enum_value;
+
+struct schema_enum {
+  const char *full_name;            /* "pkg.Outer.Color" */
+  const schema_enum_value *values;  /* in declaration order: values[0] is the default */
+  size_t n_values;
+  bool closed;                      /* proto2: unknown numbers are not values */
+};
+
+typedef struct schema_field {
+  const char *name;                 /* as written in the .proto */
+  uint32_t number;
+  field_type type;
+  field_label label;
+  bool packed;                      /* repeated scalars are written packed */
+  bool has_presence;                /* unset reads nil: proto2 optional, proto3 `optional`, oneof members */
+  int oneof;                        /* index into the message's oneofs, or -1 */
+  const schema_message *message;    /* FIELD_MESSAGE, FIELD_GROUP: its type; a map's entry type */
+  const schema_enum *enum_type;     /* FIELD_ENUM */
+  bool is_map;                      /* repeated entry message with map_entry set */
+  const char *default_value;        /* proto2 [default = ...] as protoc writes it, or NULL */
+} schema_field;
+
+struct schema_message {
+  const char *full_name;            /* "pkg.Outer.Inner" */
+  const schema_field *fields;       /* sorted by number */
+  size_t n_fields;
+  const char *const *oneofs;        /* oneof names, real (non-synthetic) ones first */
+  size_t n_oneofs;
+  bool proto3;
+  bool map_entry;                   /* fields[0] is the key, fields[1] the value */
+};
+
+typedef enum method_kind {
+  METHOD_UNARY,
+  METHOD_SERVER_STREAMING,
+  METHOD_CLIENT_STREAMING,
+  METHOD_BIDI_STREAMING
+} method_kind;
+
+typedef struct schema_method {
+  const char *path;                 /* "/pkg.Service/Method", as on the wire */
+  const char *name;                 /* "Method" */
+  const schema_service *service;
+  const schema_message *input;
+  const schema_message *output;
+  method_kind kind;
+  size_t index;                     /* dense over the whole schema: 0 .. schema_method_count()-1 */
+} schema_method;
+
+struct schema_service {
+  const char *full_name;            /* "pkg.Service" */
+  const char *name;                 /* "Service" */
+  const schema_method *methods;
+  size_t n_methods;
+};
+
+/*
+** Loads descriptor sets. Each path is a FileDescriptorSet file, or a directory
+** whose *.pb and *.protoset files are all loaded. A file that appears in several
+** sets (google/protobuf/*.proto, say) is taken once. Returns NULL with a
+** one-line reason naming the file in err.
+*/
+schema *schema_load(const char *const *paths, size_t n_paths, char *err, size_t errlen);
+void schema_free(schema *s);
+
+size_t schema_service_count(const schema *s);
+const schema_service *schema_service_at(const schema *s, size_t i);
+size_t schema_method_count(const schema *s);
+
+const schema_service *schema_find_service(const schema *s, const char *full_name);
+/* path need not be NUL-terminated: it comes straight from a grpc_slice. */
+const schema_method *schema_find_method(const schema *s, const char *path, size_t len);
+const schema_message *schema_find_message(const schema *s, const char *full_name);
+const schema_enum *schema_find_enum(const schema *s, const char *full_name);
+
+/* Field of m with that number, or NULL. */
+const schema_field *schema_field_by_number(const schema_message *m, uint32_t number);
+
+const char *method_kind_name(method_kind k);
+
+#endif
