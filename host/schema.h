@@ -60,9 +60,12 @@ struct schema_message {
   const schema_field *fields;       /* sorted by number */
   size_t n_fields;
   const char *const *oneofs;        /* oneof names, real (non-synthetic) ones first */
-  size_t n_oneofs;
+  size_t n_oneofs;                  /* real oneofs only: a proto3 `optional` field has oneof -1 */
   bool proto3;
   bool map_entry;                   /* fields[0] is the key, fields[1] the value */
+  /* Counted at load time for the codec: */
+  size_t n_required;                /* proto2 required fields */
+  size_t n_implicit;                /* fields a decoded table always holds: repeated, maps, scalars without presence */
 };
 
 typedef enum method_kind {
@@ -92,7 +95,7 @@ struct schema_service {
 /*
 ** Loads descriptor sets. Each path is a FileDescriptorSet file, or a directory
 ** whose *.pb and *.protoset files are all loaded. A file that appears in several
-** sets (google/protobuf/*.proto, say) is taken once. Returns NULL with a
+** sets (the google/protobuf files, say) is taken once. Returns NULL with a
 ** one-line reason naming the file in err.
 */
 schema *schema_load(const char *const *paths, size_t n_paths, char *err, size_t errlen);
@@ -110,6 +113,13 @@ const schema_enum *schema_find_enum(const schema *s, const char *full_name);
 
 /* Field of m with that number, or NULL. */
 const schema_field *schema_field_by_number(const schema_message *m, uint32_t number);
+/* Field of m with that name, or NULL. name need not be NUL-terminated. */
+const schema_field *schema_field_by_name(const schema_message *m, const char *name, size_t len);
+
+/* Value of e with that name, or NULL. name need not be NUL-terminated. */
+const schema_enum_value *schema_enum_value_by_name(const schema_enum *e, const char *name, size_t len);
+/* The first declared value of e with that number, or NULL. */
+const schema_enum_value *schema_enum_value_by_number(const schema_enum *e, int32_t number);
 
 const char *method_kind_name(method_kind k);
 

@@ -1,0 +1,370 @@
+/*
+** call.c
+** The call state machine. Each completed batch lands in call_on_tag, which
+** updates the state and wakes the handler if it waits on that event.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+#include <lauxlib.h>
+
+#include "call.h"
+#include "log.h"
+#include "lvm.h"
+#include "worker.h"
+
+#define DETAILS_MAX 256
+
+static call *call_new(worker *w) {
+  call *c = calloc(1, sizeof *c);
+  if (c == NULL) return NULL;
+  c->worker = w;
+  for (int k = 0; k < TAG_COUNT; k++) {
+    c->tags[k].call = c;
+    c->tags[k].kind = (call_tag_kind)k;
+  }
+  grpc_call_details_init(&c->details);
+  grpc_metadata_array_init(&c->request_md);
+  c->status_details = grpc_empty_slice();
+  c->recv_bytes = grpc_empty_slice();
+  c->co_ref = LUA_NOREF;
+  timer_init(&c->sleep);
+  return c;
+}
+
+static void metadata_free(call_metadata *list) {
+  for (size_t i = 0; i < list->n; i++) {
+    grpc_slice_unref(list->items[i].key);
+    grpc_slice_unref(list->items[i].value);
+  }
+  free(list->items);
+}
+
+static const char *status_name(grpc_status_code code) {
+  static const char *const names[] = {
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+    "UNAUTHENTICATED"};
+  return (unsigned)code < sizeof names / sizeof names[0] ? names[code] : "UNKNOWN";
+}
+
+static char *slice_dup(grpc_slice s) {
+  return grpc_slice_to_c_string(s);
+}
+
+/* One line per call, when it is freed: what a log service needs to account for it. */
+static void log_call(call *c) {
+  if (!log_enabled(LOG_INFO)) return;
+  char duration[32], in[24], out[24];
+  snprintf(duration, sizeof duration, "%.3f", (double)(timer_now() - c->started) / 1e6);
+  snprintf(in, sizeof in, "%zu", c->bytes_in);
+  snprintf(out, sizeof out, "%zu", c->bytes_out);
+  char *method = slice_dup(c->details.method);
+  char *peer = grpc_call_get_peer(c->gc);
+  const grpc_slice *rid = call_find_metadata(c, "x-fc-request-id");
+  char *request_id = rid ? slice_dup(*rid) : NULL;
+  const char *status = c->finishing ? status_name(c->status) : "CANCELLED";
+  log_line(LOG_INFO, "call", "method", method, "status", status, "duration_ms", duration,
+           "bytes_in", in, "bytes_out", out, "peer", peer, "request_id", request_id, NULL);
+  gpr_free(request_id);
+  gpr_free(peer);
+  gpr_free(method);
+}
+
+static void call_free(call *c) {
+  if (c->gc != NULL) {
+    log_call(c);
+    grpc_call_unref(c->gc);
+  }
+  if (c->vm != NULL) lvm_release(c->vm);
+  grpc_byte_buffer_destroy(c->recv_buf);
+  grpc_byte_buffer_destroy(c->sending);
+  grpc_byte_buffer_destroy(c->outbox);
+  grpc_byte_buffer_destroy(c->reply);
+  metadata_free(&c->headers);
+  metadata_free(&c->trailers);
+  grpc_slice_unref(c->status_details);
+  grpc_slice_unref(c->recv_bytes);
+  grpc_call_details_destroy(&c->details);
+  grpc_metadata_array_destroy(&c->request_md);
+  free(c);
+}
+
+/* Nothing holds c any more: no coroutine, no batch in gRPC. */
+static void maybe_free(call *c) {
+  if (c->pending == 0 && c->co == NULL) call_free(c);
+}
+
+static int start_batch(call *c, const grpc_op *ops, size_t n, call_tag_kind kind) {
+  grpc_call_error e = grpc_call_start_batch(c->gc, ops, n, &c->tags[kind], NULL);
+  if (e != GRPC_CALL_OK) {
+    char *method = slice_dup(c->details.method);
+    log_line(LOG_ERROR, "gRPC refused a batch", "method", method,
+             "error", grpc_call_error_to_string(e), NULL);
+    gpr_free(method);
+    grpc_call_cancel(c->gc, NULL);
+    return -1;
+  }
+  c->pending++;
+  return 0;
+}
+
+/* The SEND_INITIAL_METADATA op, if the headers are still to go. */
+static size_t add_headers_op(call *c, grpc_op *op) {
+  if (c->headers_sent) return 0;
+  c->headers_sent = true;
+  memset(op, 0, sizeof *op);
+  op->op = GRPC_OP_SEND_INITIAL_METADATA;
+  op->data.send_initial_metadata.count = c->headers.n;
+  op->data.send_initial_metadata.metadata = c->headers.items;
+  return 1;
+}
+
+static size_t add_message_op(call *c, grpc_op *op, grpc_byte_buffer *bb) {
+  memset(op, 0, sizeof *op);
+  op->op = GRPC_OP_SEND_MESSAGE;
+  op->data.send_message.send_message = bb;
+  c->bytes_out += grpc_byte_buffer_length(bb);
+  return 1;
+}
+
+static int start_close(call *c) {
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  op.data.recv_close_on_server.cancelled = &c->close_cancelled;
+  return start_batch(c, &op, 1, TAG_CLOSE);
+}
+
+static void start_finish(call *c) {
+  grpc_op ops[3];
+  size_t n = add_headers_op(c, &ops[0]);
+  if (c->reply != NULL) n += add_message_op(c, &ops[n], c->reply);
+  grpc_op *op = &ops[n++];
+  memset(op, 0, sizeof *op);
+  op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  op->data.send_status_from_server.trailing_metadata_count = c->trailers.n;
+  op->data.send_status_from_server.trailing_metadata = c->trailers.items;
+  op->data.send_status_from_server.status = c->status;
+  op->data.send_status_from_server.status_details = &c->status_details;
+  c->finish_sent = true;
+  start_batch(c, ops, n, TAG_FINISH);
+}
+
+void call_finish(call *c, grpc_status_code status, const char *details, grpc_byte_buffer *reply) {
+  if (c->finishing) {
+    grpc_byte_buffer_destroy(reply);
+    return;
+  }
+  c->finishing = true;
+  c->status = status;
+  if (details != NULL) {
+    grpc_slice_unref(c->status_details);
+  grpc_slice_unref(c->recv_bytes);
+    c->status_details = grpc_slice_from_copied_string(details);
+  }
+  c->reply = reply;
+  if (c->sending == NULL) start_finish(c);
+}
+
+int call_recv(call *c) {
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &c->recv_buf;
+  if (start_batch(c, &op, 1, TAG_RECV)) return -1;
+  c->recv_in_flight = true;
+  return 0;
+}
+
+static int start_send(call *c, grpc_byte_buffer *bb) {
+  grpc_op ops[2];
+  size_t n = add_headers_op(c, &ops[0]);
+  n += add_message_op(c, &ops[n], bb);
+  c->sending = bb;
+  if (start_batch(c, ops, n, TAG_SEND) == 0) return 0;
+  c->sending = NULL;
+  grpc_byte_buffer_destroy(bb);
+  return -1;
+}
+
+int call_send(call *c, grpc_byte_buffer *bb) {
+  if (c->sending == NULL) return start_send(c, bb);
+  c->outbox = bb;
+  return 1;
+}
+
+int call_metadata_add(call_metadata *list, const char *key, size_t klen,
+                      const char *value, size_t vlen, char *err, size_t errlen) {
+  grpc_slice k = grpc_slice_from_copied_buffer(key, klen);
+  grpc_slice v = grpc_slice_from_copied_buffer(value, vlen);
+  const char *problem = NULL;
+  if (!grpc_header_key_is_legal(k))
+    problem = "is not a legal key (lower-case letters, digits, '-', '_', '.')";
+  else if (klen >= 5 && memcmp(key, "grpc-", 5) == 0)
+    problem = "is reserved for gRPC";
+  else if (!grpc_is_binary_header(k) && !grpc_header_nonbin_value_is_legal(v))
+    problem = "has a value with characters not allowed in text metadata (use a -bin key)";
+  if (problem == NULL && list->n == list->cap) {
+    size_t cap = list->cap ? list->cap * 2 : 4;
+    grpc_metadata *items = realloc(list->items, cap * sizeof *items);
+    if (items == NULL) problem = "could not be stored: out of memory";
+    else {
+      list->items = items;
+      list->cap = cap;
+    }
+  }
+  if (problem != NULL) {
+    snprintf(err, errlen, "metadata key '%.*s' %s", (int)(klen > 64 ? 64 : klen), key, problem);
+    grpc_slice_unref(k);
+    grpc_slice_unref(v);
+    return -1;
+  }
+  grpc_metadata *md = &list->items[list->n++];
+  memset(md, 0, sizeof *md);
+  md->key = k;
+  md->value = v;
+  return 0;
+}
+
+const grpc_slice *call_find_metadata(const call *c, const char *key) {
+  size_t len = strlen(key);
+  for (size_t i = 0; i < c->request_md.count; i++) {
+    const grpc_slice *k = &c->request_md.metadata[i].key;
+    if (GRPC_SLICE_LENGTH(*k) == len && memcmp(GRPC_SLICE_START_PTR(*k), key, len) == 0)
+      return &c->request_md.metadata[i].value;
+  }
+  return NULL;
+}
+
+double call_seconds_left(const call *c) {
+  gpr_timespec deadline = gpr_convert_clock_type(c->details.deadline, GPR_CLOCK_MONOTONIC);
+  if (gpr_time_cmp(deadline, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0) return -1;
+  double left = gpr_timespec_to_micros(gpr_time_sub(deadline, gpr_now(GPR_CLOCK_MONOTONIC))) / 1e6;
+  return left > 0 ? left : 0;
+}
+
+/* grpc-go's wording, so clients see the messages they know. */
+static void finish_unimplemented(call *c) {
+  char path[DETAILS_MAX], details[DETAILS_MAX + 64];
+  size_t len = GRPC_SLICE_LENGTH(c->details.method);
+  if (len >= sizeof path) len = sizeof path - 1;
+  memcpy(path, GRPC_SLICE_START_PTR(c->details.method), len);
+  path[len] = '\0';
+  char *service = path[0] == '/' ? path + 1 : path;
+  char *slash = strchr(service, '/');
+  const char *method = "";
+  if (slash != NULL) {
+    *slash = '\0';
+    method = slash + 1;
+  }
+  if (c->method != NULL)
+    snprintf(details, sizeof details, "method %s of service %s has no Lua handler", method, service);
+  else if (schema_find_service(c->worker->schema, service) != NULL)
+    snprintf(details, sizeof details, "unknown method %s for service %s", method, service);
+  else
+    snprintf(details, sizeof details, "unknown service %s", service);
+  call_finish(c, GRPC_STATUS_UNIMPLEMENTED, details, NULL);
+}
+
+static bool wants_first_message(const schema_method *m) {
+  return m->kind == METHOD_UNARY || m->kind == METHOD_SERVER_STREAMING;
+}
+
+int call_request(worker *w) {
+  call *c = call_new(w);
+  if (c == NULL) {
+    log_line(LOG_ERROR, "out of memory for a new call", NULL);
+    return -1;
+  }
+  grpc_call_error e = grpc_server_request_call(w->server, &c->gc, &c->details, &c->request_md,
+                                               w->cq, w->cq, &c->tags[TAG_NEW]);
+  if (e != GRPC_CALL_OK) {
+    log_line(LOG_ERROR, "gRPC refused to request a call", "error", grpc_call_error_to_string(e), NULL);
+    call_free(c);
+    return -1;
+  }
+  w->posted++;
+  return 0;
+}
+
+static void on_new(call *c) {
+  worker *w = c->worker;
+  call_request(w);
+  c->started = timer_now();
+  if (start_close(c)) return;
+  c->method = schema_find_method(w->schema, (const char *)GRPC_SLICE_START_PTR(c->details.method),
+                                 GRPC_SLICE_LENGTH(c->details.method));
+  if (c->method == NULL || !lvm_has_handler(w->vm, c->method)) {
+    finish_unimplemented(c);
+    return;
+  }
+  c->vm = lvm_retain(w->vm);
+  if (wants_first_message(c->method)) call_recv(c);
+  else lvm_start(c);
+}
+
+static void on_close(call *c) {
+  c->closed = true;
+  if (c->close_cancelled) c->cancelled = true;
+  if (c->cancelled && c->wait != WAIT_NONE) lvm_wake(c);
+}
+
+static void on_recv(call *c, bool ok) {
+  c->recv_in_flight = false;
+  if (!ok) c->cancelled = true;
+  if (c->recv_buf != NULL) c->bytes_in += grpc_byte_buffer_length(c->recv_buf);
+  if (c->co != NULL) {
+    if (c->wait == WAIT_RECV) lvm_wake(c);
+    return;
+  }
+  /* The one request of a unary or server-streaming call: now the handler can start. */
+  if (c->cancelled) return;
+  if (c->recv_buf == NULL) call_finish(c, GRPC_STATUS_INTERNAL, "the client sent no request message", NULL);
+  else lvm_start(c);
+}
+
+static void on_send(call *c, bool ok) {
+  grpc_byte_buffer_destroy(c->sending);
+  c->sending = NULL;
+  if (!ok) c->cancelled = true;
+  grpc_byte_buffer *next = c->outbox;
+  c->outbox = NULL;
+  if (next != NULL) {
+    if (c->cancelled) grpc_byte_buffer_destroy(next);
+    else start_send(c, next);
+  }
+  if (c->finishing && !c->finish_sent && c->sending == NULL) start_finish(c);
+  if (c->wait == WAIT_SEND) lvm_wake(c);
+}
+
+void call_on_tag(call_tag *tag, bool ok) {
+  call *c = tag->call;
+  if (tag->kind == TAG_NEW) {
+    c->worker->posted--;
+    if (!ok) {                      /* the server is shutting down */
+      call_free(c);
+      return;
+    }
+  } else {
+    c->pending--;
+  }
+  switch (tag->kind) {
+  case TAG_NEW: on_new(c); break;
+  case TAG_CLOSE: on_close(c); break;
+  case TAG_RECV: on_recv(c, ok); break;
+  case TAG_SEND: on_send(c, ok); break;
+  default: break;                   /* TAG_FINISH: nothing more to do */
+  }
+  maybe_free(c);
+}
+
+void call_on_timer(call *c) {
+  if (c->wait == WAIT_SLEEP) lvm_wake(c);
+  maybe_free(c);
+}

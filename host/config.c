@@ -1,0 +1,179 @@
+/*
+** config.c
+** Options, their environment fallbacks and their defaults, as CONTRACT.md lists them.
+*/
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define HOST_VERSION "0.1.0"
+
+static const char usage[] =
+  "usage: host [options]\n"
+  "  --port N            port to serve on (env FC_CUSTOM_LISTEN_PORT, FC_SERVER_PORT, PORT; default 8089;\n"
+  "                      0 picks a free port, named in the ready line)\n"
+  "  --address A         address to listen on (default 0.0.0.0)\n"
+  "  --scripts DIR       Lua handlers (env HOST_SCRIPTS; default scripts/ beside the binary, else ./scripts)\n"
+  "  --protoset FILE     descriptor set, or a directory of *.pb/*.protoset; repeatable (env HOST_PROTOSET;\n"
+  "                      default protoset.pb beside the binary, else ./build/protoset.pb)\n"
+  "  --workers N         worker threads, each with its own Lua state (default: number of CPUs)\n"
+  "  --max-streams N     concurrent streams per connection (default 100)\n"
+  "  --tls-cert F        PEM certificate chain; with --tls-key serves TLS instead of h2c\n"
+  "  --tls-key F         PEM private key\n"
+  "  --grace-ms N        on SIGTERM, how long calls in flight may take to finish (default 10000)\n"
+  "  --no-watch          do not watch scripts for changes\n"
+  "  --check             load protosets and scripts, print what would be served, exit\n"
+  "  --quiet             log warnings and errors only\n"
+  "  --version           print the version and exit\n"
+  "  --help              print this and exit\n";
+
+enum { OPT_PORT = 256, OPT_ADDRESS, OPT_SCRIPTS, OPT_PROTOSET, OPT_WORKERS, OPT_MAX_STREAMS,
+       OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_NO_WATCH, OPT_CHECK, OPT_QUIET,
+       OPT_VERSION, OPT_HELP };
+
+static const struct option options[] = {
+  {"port", required_argument, NULL, OPT_PORT},
+  {"address", required_argument, NULL, OPT_ADDRESS},
+  {"scripts", required_argument, NULL, OPT_SCRIPTS},
+  {"protoset", required_argument, NULL, OPT_PROTOSET},
+  {"workers", required_argument, NULL, OPT_WORKERS},
+  {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
+  {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+  {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+  {"grace-ms", required_argument, NULL, OPT_GRACE},
+  {"no-watch", no_argument, NULL, OPT_NO_WATCH},
+  {"check", no_argument, NULL, OPT_CHECK},
+  {"quiet", no_argument, NULL, OPT_QUIET},
+  {"version", no_argument, NULL, OPT_VERSION},
+  {"help", no_argument, NULL, OPT_HELP},
+  {NULL, 0, NULL, 0},
+};
+
+/* Paths beside the binary, built once; they live as long as the process. */
+static char scripts_beside[PATH_MAX];
+static char protoset_beside[PATH_MAX];
+
+static int parse_int(const char *s, int lo, int hi, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end != '\0' || v < lo || v > hi) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+static int exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+/* Writes DIR_OF_BINARY/name into out; 0, or -1 when the binary's path is unknown. */
+static int beside_binary(const char *name, char *out, size_t size) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return -1;
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash == NULL) return -1;
+  *slash = '\0';
+  int len = snprintf(out, size, "%s/%s", exe, name);
+  return len > 0 && (size_t)len < size ? 0 : -1;
+}
+
+static const char *default_path(const char *name, char *storage, const char *fallback) {
+  if (beside_binary(name, storage, PATH_MAX) == 0 && exists(storage)) return storage;
+  return fallback;
+}
+
+static void set_defaults(config *c) {
+  memset(c, 0, sizeof *c);
+  c->address = "0.0.0.0";
+  c->port = 8089;
+  const char *vars[] = {"FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT", "PORT"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v != NULL && *v != '\0' && parse_int(v, 0, 65535, &c->port) == 0) break;
+  }
+  c->scripts_dir = getenv("HOST_SCRIPTS");
+  if (c->scripts_dir == NULL)
+    c->scripts_dir = default_path("scripts", scripts_beside, "scripts");
+  const char *protoset = getenv("HOST_PROTOSET");
+  if (protoset == NULL)
+    protoset = default_path("protoset.pb", protoset_beside, "build/protoset.pb");
+  c->protosets[c->n_protosets++] = protoset;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  c->workers = cpus > 0 ? (int)cpus : 1;
+  c->max_streams = 100;
+  c->grace_ms = 10000;
+  c->watch = true;
+}
+
+static config_result bad_number(const char *opt, const char *arg, char *err, size_t errlen) {
+  snprintf(err, errlen, "--%s: '%s' is not a valid number", opt, arg);
+  return CONFIG_ERROR;
+}
+
+config_result config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
+  set_defaults(c);
+  bool protoset_given = false;
+  int opt;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    switch (opt) {
+    case OPT_PORT:
+      if (parse_int(optarg, 0, 65535, &c->port)) return bad_number("port", optarg, err, errlen);
+      break;
+    case OPT_ADDRESS: c->address = optarg; break;
+    case OPT_SCRIPTS: c->scripts_dir = optarg; break;
+    case OPT_PROTOSET:
+      if (!protoset_given) c->n_protosets = 0;
+      protoset_given = true;
+      if (c->n_protosets == CONFIG_MAX_PROTOSETS) {
+        snprintf(err, errlen, "--protoset: at most %d may be given", CONFIG_MAX_PROTOSETS);
+        return CONFIG_ERROR;
+      }
+      c->protosets[c->n_protosets++] = optarg;
+      break;
+    case OPT_WORKERS:
+      if (parse_int(optarg, 1, 1024, &c->workers)) return bad_number("workers", optarg, err, errlen);
+      break;
+    case OPT_MAX_STREAMS:
+      if (parse_int(optarg, 1, INT_MAX, &c->max_streams))
+        return bad_number("max-streams", optarg, err, errlen);
+      break;
+    case OPT_TLS_CERT: c->tls_cert = optarg; break;
+    case OPT_TLS_KEY: c->tls_key = optarg; break;
+    case OPT_GRACE:
+      if (parse_int(optarg, 0, INT_MAX, &c->grace_ms)) return bad_number("grace-ms", optarg, err, errlen);
+      break;
+    case OPT_NO_WATCH: c->watch = false; break;
+    case OPT_CHECK: c->check = true; break;
+    case OPT_QUIET: c->quiet = true; break;
+    case OPT_VERSION:
+      printf("host %s\n", HOST_VERSION);
+      return CONFIG_EXIT;
+    case OPT_HELP:
+      fputs(usage, stdout);
+      return CONFIG_EXIT;
+    default:
+      snprintf(err, errlen, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+      return CONFIG_ERROR;
+    }
+  }
+  if (optind < argc) {
+    snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+    return CONFIG_ERROR;
+  }
+  if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+    snprintf(err, errlen, "--tls-cert and --tls-key go together");
+    return CONFIG_ERROR;
+  }
+  return CONFIG_OK;
+}

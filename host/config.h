@@ -1,0 +1,38 @@
+/*
+** config.h
+** The command line and environment of CONTRACT.md, resolved to one struct.
+*/
+#ifndef config_h
+#define config_h
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_MAX_PROTOSETS 64
+
+typedef struct config {
+  const char *address;
+  int port;
+  const char *scripts_dir;
+  const char *protosets[CONFIG_MAX_PROTOSETS];
+  size_t n_protosets;
+  int workers;
+  int max_streams;
+  const char *tls_cert;
+  const char *tls_key;
+  int grace_ms;        /* how long SIGTERM waits for calls in flight */
+  bool watch;
+  bool check;
+  bool quiet;
+} config;
+
+typedef enum config_result { CONFIG_OK, CONFIG_EXIT, CONFIG_ERROR } config_result;
+
+/*
+** Fills c from argv and the environment. CONFIG_EXIT: --help or --version was
+** answered. CONFIG_ERROR: err says what is wrong. Strings point into argv, the
+** environment, or storage of this module that lives as long as the process.
+*/
+config_result config_parse(config *c, int argc, char **argv, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+** log.h
+** One record a line on stdout, in logfmt: ts=... level=... msg=... key=value ...
+** so that a log service can parse it and a person can read it.
+*/
+#ifndef log_h
+#define log_h
+
+typedef enum log_level { LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+
+/* Turns LOG_INFO records off (--quiet). */
+void log_set_quiet(int quiet);
+
+/* Whether records of that level are written: skip building what would be dropped. */
+int log_enabled(log_level level);
+
+/*
+** Writes one record: msg, then the NULL-terminated key/value string pairs that
+** follow. A value is quoted when it needs to be; a NULL value is left out.
+*/
+void log_line(log_level level, const char *msg, ...);
+
+#endif

@@ -1,0 +1,242 @@
+/*
+** lvm.c
+** Lua states and the handler's coroutine: set-up, the body every coroutine
+** runs, and the resume loop that maps how it ended to a gRPC status.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "call.h"
+#include "lcall.h"
+#include "lgrpc.h"
+#include "log.h"
+#include "lvm.h"
+#include "scripts.h"
+#include "worker.h"
+
+/* The call a coroutine serves lives in its extra space; nested coroutines copy NULL from the main state. */
+#define CURRENT_CALL(L) (*(call **)lua_getextraspace(L))
+
+call *lvm_current_call(lua_State *L) {
+  return CURRENT_CALL(L);
+}
+
+static int on_panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  log_line(LOG_ERROR, "Lua panic: an error outside any protected call", "error",
+           msg ? msg : "(not a string)", NULL);
+  abort();
+}
+
+/* Where scripts `require` from: the scripts directory, nothing else. */
+static void set_package_paths(lua_State *L, const char *dir) {
+  lua_getglobal(L, "package");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
+  lua_setfield(L, -2, "path");
+  lua_pushliteral(L, "");
+  lua_setfield(L, -2, "cpath");
+  lua_pop(L, 1);
+}
+
+/* [-2, +0] In protected mode: [vm dir] opens the libraries and loads the scripts. */
+static int init_state(lua_State *L) {
+  lvm *vm = lua_touserdata(L, 1);
+  const char *dir = lua_tostring(L, 2);
+  luaL_openlibs(L);
+  lgrpc_open(L);
+  lcall_open(L);
+  set_package_paths(L, dir);
+  lua_pushcfunction(L, scripts_load);
+  lua_pushlightuserdata(L, (void *)vm->schema);
+  lua_pushstring(L, dir);
+  lua_call(L, 2, 1);
+  for (size_t i = 0; i < schema_method_count(vm->schema); i++) {
+    vm->has_handler[i] = lua_rawgeti(L, -1, (lua_Integer)i + 1) == LUA_TFUNCTION;
+    lua_pop(L, 1);
+  }
+  vm->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+lvm *lvm_new(const schema *s, const char *dir, char *err, size_t errlen) {
+  lvm *vm = calloc(1, sizeof *vm);
+  size_t n_methods = schema_method_count(s);
+  if (vm != NULL) vm->has_handler = calloc(n_methods ? n_methods : 1, sizeof *vm->has_handler);
+  if (vm != NULL && vm->has_handler != NULL) vm->L = luaL_newstate();
+  if (vm == NULL || vm->has_handler == NULL || vm->L == NULL) {
+    snprintf(err, errlen, "out of memory for a Lua state");
+    lvm_free(vm);
+    return NULL;
+  }
+  vm->schema = s;
+  lua_atpanic(vm->L, on_panic);
+  lua_gc(vm->L, LUA_GCGEN, 0, 0);
+  lua_pushcfunction(vm->L, init_state);
+  lua_pushlightuserdata(vm->L, vm);
+  lua_pushstring(vm->L, dir);
+  if (lua_pcall(vm->L, 2, 0, 0) != LUA_OK) {
+    const char *msg = lua_tostring(vm->L, -1);
+    snprintf(err, errlen, "%s", msg ? msg : "error loading scripts (not a string)");
+    lvm_free(vm);
+    return NULL;
+  }
+  return vm;
+}
+
+void lvm_free(lvm *vm) {
+  if (vm == NULL) return;
+  if (vm->L != NULL) lua_close(vm->L);
+  free(vm->has_handler);
+  free(vm);
+}
+
+bool lvm_has_handler(const lvm *vm, const schema_method *m) {
+  return vm->has_handler[m->index];
+}
+
+lvm *lvm_retain(lvm *vm) {
+  vm->calls++;
+  return vm;
+}
+
+void lvm_release(lvm *vm) {
+  vm->calls--;
+}
+
+static bool takes_request(const schema_method *m) {
+  return m->kind == METHOD_UNARY || m->kind == METHOD_SERVER_STREAMING;
+}
+
+static bool returns_reply(const schema_method *m) {
+  return m->kind == METHOD_UNARY || m->kind == METHOD_CLIENT_STREAMING;
+}
+
+/* The handler has returned: its results are on the stack. End the call with OK. */
+static int body_k(lua_State *co, int status, lua_KContext ctx) {
+  (void)status;
+  (void)ctx;
+  call *c = CURRENT_CALL(co);
+  grpc_byte_buffer *reply = NULL;
+  if (returns_reply(c->method)) reply = lcall_encode_reply(co, -1, c);
+  call_finish(c, GRPC_STATUS_OK, NULL, reply);
+  return 0;
+}
+
+/* What every coroutine runs: [handler call] -> handler(req, call) or handler(call). */
+static int body(lua_State *co) {
+  call *c = CURRENT_CALL(co);
+  int nargs = 1;
+  if (takes_request(c->method)) {
+    lcall_push_request(co, c);
+    lua_insert(co, 2);
+    nargs = 2;
+  }
+  lua_callk(co, nargs, 1, 0, body_k);
+  return body_k(co, LUA_OK, 0);
+}
+
+/* [-1, +1] In protected mode: [call] makes its coroutine, anchored in the registry, ready to run body. */
+static int new_coroutine(lua_State *L) {
+  call *c = lua_touserdata(L, 1);
+  lua_State *co = lua_newthread(L);
+  lua_pushcfunction(co, body);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->vm->handlers_ref);
+  lua_rawgeti(L, -1, (lua_Integer)c->method->index + 1);
+  lua_xmove(L, co, 1);
+  lua_pop(L, 1);
+  lcall_push(co, c);
+  CURRENT_CALL(co) = c;
+  c->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  c->co = co;
+  return 0;
+}
+
+static void end_coroutine(call *c) {
+  lua_State *L = c->vm->L;
+  if (c->box != NULL) c->box->call = NULL;
+  c->box = NULL;
+  CURRENT_CALL(c->co) = NULL;
+  luaL_unref(L, LUA_REGISTRYINDEX, c->co_ref);
+  c->co_ref = LUA_NOREF;
+  c->co = NULL;
+  c->wait = WAIT_NONE;
+}
+
+/*
+** [-0, +2] In protected mode: [co] reads the error that killed co into a
+** status code (integer) and a message; logs script errors with a traceback.
+*/
+static int describe_error(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  call *c = CURRENT_CALL(co);
+  grpc_status_code code;
+  const char *msg;
+  if (lgrpc_status_of(co, -1, &code, &msg)) {
+    if (code == GRPC_STATUS_INTERNAL)
+      log_line(LOG_ERROR, "handler failed", "method", c->method->path,
+               "status", lgrpc_status_name(code), "error", msg, NULL);
+  } else {
+    code = GRPC_STATUS_UNKNOWN;
+    msg = lua_tostring(co, -1);
+    if (msg == NULL) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(co, -1));
+    luaL_traceback(L, co, NULL, 0);
+    log_line(LOG_ERROR, "handler failed", "method", c->method->path, "status", "UNKNOWN",
+             "error", msg, "traceback", lua_tostring(L, -1), NULL);
+    lua_pop(L, 1);
+  }
+  lua_pushinteger(L, code);
+  lua_pushstring(L, msg);
+  return 2;
+}
+
+static void finish_with_error(call *c) {
+  lua_State *L = c->vm->L;
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, describe_error);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->co_ref);
+  if (lua_pcall(L, 1, 2, 0) == LUA_OK)
+    call_finish(c, (grpc_status_code)lua_tointeger(L, -2), lua_tostring(L, -1), NULL);
+  else
+    call_finish(c, GRPC_STATUS_UNKNOWN, "the handler failed and its error could not be read", NULL);
+  lua_settop(L, top);
+  /* Run the coroutine's pending <close> variables, as coroutine.close would. */
+  lua_resetthread(c->co);
+}
+
+static void resume(call *c, int nargs) {
+  int nresults;
+  int status = lua_resume(c->co, c->vm->L, nargs, &nresults);
+  if (status == LUA_YIELD && c->wait != WAIT_NONE) return;
+  if (status == LUA_YIELD) {
+    call_finish(c, GRPC_STATUS_UNKNOWN,
+                "the handler yielded outside call:recv, call:send and grpc.sleep", NULL);
+    lua_resetthread(c->co);
+  } else if (status != LUA_OK) {
+    finish_with_error(c);
+  }
+  end_coroutine(c);
+}
+
+void lvm_start(call *c) {
+  lua_State *L = c->vm->L;
+  lua_pushcfunction(L, new_coroutine);
+  lua_pushlightuserdata(L, c);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    log_line(LOG_ERROR, "cannot start a handler", "method", c->method->path,
+             "error", lua_tostring(L, -1), NULL);
+    lua_pop(L, 1);
+    call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "the host could not start the handler", NULL);
+    return;
+  }
+  resume(c, 2);
+}
+
+void lvm_wake(call *c) {
+  if (c->wait == WAIT_SLEEP) timer_disarm(&c->worker->timers, &c->sleep);
+  c->wait = WAIT_NONE;
+  resume(c, 0);
+}

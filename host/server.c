@@ -1,0 +1,143 @@
+/*
+** server.c
+** One grpc_server, one completion queue per worker, registered before start,
+** so every event of a call comes back to the thread that owns its Lua state.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+
+#include "log.h"
+#include "server.h"
+
+static grpc_server_credentials *credentials(const config *cfg, char *err, size_t errlen);
+
+static void free_workers(server *s) {
+  for (int i = 0; i < s->n_workers; i++) {
+    worker *w = &s->workers[i];
+    lvm_free(w->vm);
+    if (w->cq != NULL) grpc_completion_queue_destroy(w->cq);
+    timer_heap_free(&w->timers);
+    codec_buf_free(&w->buf);
+  }
+  free(s->workers);
+  s->workers = NULL;
+}
+
+static grpc_server *create_server(const config *cfg) {
+  grpc_arg args[2];
+  args[0].type = GRPC_ARG_INTEGER;
+  args[0].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
+  args[0].value.integer = cfg->max_streams;
+  /* A port in use must be an error, not a second server sharing it. */
+  args[1].type = GRPC_ARG_INTEGER;
+  args[1].key = GRPC_ARG_ALLOW_REUSEPORT;
+  args[1].value.integer = 0;
+  grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
+  return grpc_server_create(&channel_args, NULL);
+}
+
+static int bind_port(server *s, const config *cfg, char *err, size_t errlen) {
+  char address[300];
+  snprintf(address, sizeof address, "%s:%d", cfg->address, cfg->port);
+  grpc_server_credentials *creds = credentials(cfg, err, errlen);
+  if (creds == NULL) return -1;
+  s->port = grpc_server_add_http2_port(s->gs, address, creds);
+  grpc_server_credentials_release(creds);
+  if (s->port == 0) {
+    snprintf(err, errlen, "cannot listen on %s: the port is in use or the address is not local", address);
+    return -1;
+  }
+  return 0;
+}
+
+int server_start(server *s, const config *cfg, const schema *sch, lvm **vms,
+                 char *err, size_t errlen) {
+  memset(s, 0, sizeof *s);
+  s->workers = calloc((size_t)cfg->workers, sizeof *s->workers);
+  if (s->workers == NULL) {
+    for (int i = 0; i < cfg->workers; i++) lvm_free(vms[i]);
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  s->n_workers = cfg->workers;
+  s->gs = create_server(cfg);
+  for (int i = 0; i < s->n_workers; i++) {
+    worker *w = &s->workers[i];
+    w->id = i;
+    w->server = s->gs;
+    w->schema = sch;
+    w->vm = vms[i];
+    w->cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(s->gs, w->cq, NULL);
+  }
+  if (bind_port(s, cfg, err, errlen)) {
+    grpc_server_destroy(s->gs);
+    free_workers(s);
+    return -1;
+  }
+  grpc_server_start(s->gs);
+  for (int i = 0; i < s->n_workers; i++) {
+    if (worker_spawn(&s->workers[i]) == 0) continue;
+    snprintf(err, errlen, "cannot start worker threads");
+    server_stop(s, 0);
+    return -1;
+  }
+  return 0;
+}
+
+void server_stop(server *s, int grace_ms) {
+  grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+  grpc_server_shutdown_and_notify(s->gs, cq, s);
+  gpr_timespec grace = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                    gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
+  grpc_event ev = grpc_completion_queue_pluck(cq, s, grace, NULL);
+  if (ev.type == GRPC_QUEUE_TIMEOUT) {
+    log_line(LOG_WARN, "grace period over: cancelling the calls still in flight", NULL);
+    grpc_server_cancel_all_calls(s->gs);
+    grpc_completion_queue_pluck(cq, s, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+  }
+  grpc_server_destroy(s->gs);
+  for (int i = 0; i < s->n_workers; i++) grpc_completion_queue_shutdown(s->workers[i].cq);
+  for (int i = 0; i < s->n_workers; i++) worker_join(&s->workers[i]);
+  free_workers(s);
+  grpc_completion_queue_shutdown(cq);
+  grpc_completion_queue_destroy(cq);
+}
+
+/* Reads a whole PEM file into a NUL-terminated string the caller frees; NULL if it cannot. */
+static char *read_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return NULL;
+  char *data = NULL;
+  long size = -1;
+  if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+  if (size >= 0 && fseek(f, 0, SEEK_SET) == 0) data = malloc((size_t)size + 1);
+  if (data != NULL && fread(data, 1, (size_t)size, f) != (size_t)size) {
+    free(data);
+    data = NULL;
+  }
+  if (data != NULL) data[size] = '\0';
+  fclose(f);
+  return data;
+}
+
+static grpc_server_credentials *credentials(const config *cfg, char *err, size_t errlen) {
+  if (cfg->tls_cert == NULL) return grpc_insecure_server_credentials_create();
+  char *cert = read_file(cfg->tls_cert);
+  char *key = read_file(cfg->tls_key);
+  grpc_server_credentials *creds = NULL;
+  if (cert == NULL || key == NULL) {
+    snprintf(err, errlen, "cannot read %s", cert == NULL ? cfg->tls_cert : cfg->tls_key);
+  } else {
+    grpc_ssl_pem_key_cert_pair pair = {key, cert};
+    creds = grpc_ssl_server_credentials_create_ex(NULL, &pair, 1, GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
+    if (creds == NULL) snprintf(err, errlen, "%s and %s are not a usable PEM key and certificate", cfg->tls_key, cfg->tls_cert);
+  }
+  free(cert);
+  free(key);
+  return creds;
+}

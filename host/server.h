@@ -1,0 +1,35 @@
+/*
+** server.h
+** The grpc_server: its port, its worker threads, and the drain on shutdown.
+*/
+#ifndef server_h
+#define server_h
+
+#include <stddef.h>
+
+#include <grpc/grpc.h>
+
+#include "config.h"
+#include "lvm.h"
+#include "schema.h"
+#include "worker.h"
+
+typedef struct server {
+  grpc_server *gs;
+  worker *workers;
+  int n_workers;
+  int port;                         /* the port bound, also when 0 was asked for */
+} server;
+
+/*
+** Binds the port and starts one worker per Lua state in vms (cfg->workers of
+** them), which the workers then own. -1 with the reason in err; the states
+** are freed either way on failure.
+*/
+int server_start(server *s, const config *cfg, const schema *sch, lvm **vms,
+                 char *err, size_t errlen);
+
+/* Stops accepting, lets calls in flight finish for up to grace_ms, cancels the rest, frees all. */
+void server_stop(server *s, int grace_ms);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+** timer.h
+** A worker's timers: a binary min-heap of nodes embedded in their owners.
+** The C core has no public timer; a worker passes the earliest expiry as the
+** deadline of grpc_completion_queue_next.
+*/
+#ifndef timer_h
+#define timer_h
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct timer {
+  int64_t when;     /* monotonic nanoseconds */
+  size_t slot;      /* index in the heap while armed, else TIMER_IDLE */
+} timer;
+
+#define TIMER_IDLE ((size_t)-1)
+
+typedef struct timer_heap {
+  timer **nodes;
+  size_t n;
+  size_t cap;
+} timer_heap;
+
+int64_t timer_now(void);
+
+void timer_init(timer *t);
+/* Arms t at `when`; -1 when the heap cannot grow. t must be idle. */
+int timer_arm(timer_heap *h, timer *t, int64_t when);
+/* Disarms t if armed. */
+void timer_disarm(timer_heap *h, timer *t);
+/* Removes and returns the earliest timer due at `now`, or NULL. */
+timer *timer_pop_due(timer_heap *h, int64_t now);
+/* The earliest expiry, or INT64_MAX when nothing is armed. */
+int64_t timer_next(const timer_heap *h);
+void timer_heap_free(timer_heap *h);
+
+#endif

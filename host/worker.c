@@ -1,0 +1,54 @@
+/*
+** worker.c
+** The event loop of one thread: completion queue events and timers.
+*/
+#include <stddef.h>
+
+#include <grpc/support/time.h>
+
+#include "call.h"
+#include "lvm.h"
+#include "worker.h"
+
+/* Calls requested ahead on each queue, so a burst of new calls is not served one by one. */
+#define REQUEST_SLOTS 32
+
+#define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+static gpr_timespec next_deadline(const worker *w) {
+  int64_t next = timer_next(&w->timers);
+  if (next == INT64_MAX) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  int64_t wait = next - timer_now();
+  if (wait < 0) wait = 0;
+  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(wait, GPR_TIMESPAN));
+}
+
+static void fire_timers(worker *w) {
+  int64_t now = timer_now();
+  timer *t;
+  while ((t = timer_pop_due(&w->timers, now)) != NULL)
+    call_on_timer(CONTAINER_OF(t, call, sleep));
+}
+
+static void *run(void *arg) {
+  worker *w = arg;
+  for (int i = 0; i < REQUEST_SLOTS; i++)
+    if (call_request(w)) break;
+  for (;;) {
+    grpc_event ev = grpc_completion_queue_next(w->cq, next_deadline(w), NULL);
+    if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
+    if (ev.type == GRPC_OP_COMPLETE) call_on_tag(ev.tag, ev.success != 0);
+    fire_timers(w);
+  }
+  return NULL;
+}
+
+int worker_spawn(worker *w) {
+  w->running = pthread_create(&w->thread, NULL, run, w) == 0;
+  return w->running ? 0 : -1;
+}
+
+void worker_join(worker *w) {
+  if (w->running) pthread_join(w->thread, NULL);
+  w->running = false;
+}

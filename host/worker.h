@@ -1,0 +1,39 @@
+/*
+** worker.h
+** One thread: its completion queue, its Lua state, its timers, its event loop.
+** Every tag of a call comes back to the worker that requested the call, so a
+** lua_State is only ever touched by the thread that owns it.
+*/
+#ifndef worker_h
+#define worker_h
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <grpc/grpc.h>
+
+#include "codec.h"
+#include "schema.h"
+#include "timer.h"
+
+struct lvm;
+
+typedef struct worker {
+  int id;
+  grpc_server *server;              /* borrowed from the server */
+  grpc_completion_queue *cq;        /* owned; registered with the server */
+  const schema *schema;             /* borrowed, immutable */
+  struct lvm *vm;                   /* owned: the Lua state new calls run in */
+  timer_heap timers;
+  codec_buf buf;                    /* scratch for encoding, reset per message */
+  size_t posted;                    /* grpc_server_request_call slots outstanding */
+  pthread_t thread;
+  bool running;                     /* the thread was started */
+} worker;
+
+/* Runs w's loop on a new thread: posts its request slots, serves until its queue shuts down. */
+int worker_spawn(worker *w);
+void worker_join(worker *w);
+
+#endif
