@@ -317,7 +317,8 @@ static void on_close(call *c) {
 
 static void on_recv(call *c, bool ok) {
   c->recv_in_flight = false;
-  if (!ok) c->cancelled = true;
+  /* No message: a half-close, or a stream that broke (cancel, reset), which must not read as one. */
+  if (!ok || (c->recv_buf == NULL && grpc_call_failed_before_recv_message(c->gc))) c->cancelled = true;
   if (c->recv_buf != NULL) c->bytes_in += grpc_byte_buffer_length(c->recv_buf);
   if (c->co != NULL) {
     if (c->wait == WAIT_RECV) lvm_wake(c);
