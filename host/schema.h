@@ -101,6 +101,13 @@ struct schema_service {
 schema *schema_load(const char *const *paths, size_t n_paths, char *err, size_t errlen);
 void schema_free(schema *s);
 
+/*
+** A loaded schema has one reference; every Lua state built on it takes one
+** more. Release, from any thread, frees it with the last reference.
+*/
+schema *schema_retain(schema *s);
+void schema_release(schema *s);
+
 size_t schema_service_count(const schema *s);
 const schema_service *schema_service_at(const schema *s, size_t i);
 size_t schema_method_count(const schema *s);

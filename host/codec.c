@@ -1,0 +1,1083 @@
+/*
+** codec.c
+** Protobuf wire format <-> Lua tables, driven by the schema: bytes are read
+** straight into tables and tables written straight into bytes.
+**
+** Mapping choices beyond CONTRACT.md:
+** - Decoding, a table holds every field without presence: proto3 scalars read
+**   their default, repeated fields and maps an empty table (so `#req.items`
+**   and `pairs(req.labels)` work, as in grpc-go and grpc-js). Fields with
+**   presence (messages, oneof members, proto3 `optional`, all proto2 singular
+**   fields) read nil when unset; a proto2 [default = ...] is not applied: nil
+**   tells the handler the field was not sent, and schema_field.default_value
+**   is there for whoever wants it.
+** - A number for an integer field must have an integral value: 2.0 is taken
+**   as 2, 1.5 is an error. An integer for a float or double field is fine.
+** - Encoding writes fields in number order, packed repeated scalars in proto3
+**   (as declared in proto2) and skips proto3 scalars without presence that
+**   hold their default, so proto3 output equals python-protobuf's except for
+**   the order of map entries. Both key and value of a map entry are written.
+** - Unknown fields are skipped; so is a number a closed (proto2) enum does not
+**   have, as protobuf keeps those aside as unknown fields.
+** - Errors name the path: root, field names, 1-based indexes of repeated
+**   elements and keys of map entries: `reply.items[2].tags["x"]: ...`.
+**
+** Nothing here allocates C memory but the caller's codec_buf, grown with
+** realloc; scratch for big messages is a userdata on the Lua stack. A memory
+** error raised by Lua therefore leaks nothing.
+*/
+#include "codec.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#define MAX_DEPTH 100                 /* nested messages below the root, as protobuf */
+#define MAX_FIELD_NUMBER 536870911u   /* 2^29 - 1 */
+#define LOCAL_SEGMENTS 32             /* fields of a message tracked on the C stack */
+#define LOCAL_SEEN 4                  /* 64-bit words of the decoder's field set */
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_I32 = 5 };
+
+/* What each field type is on the wire, and the integers it takes. */
+typedef struct type_info {
+  const char *name;
+  unsigned char wire;
+  bool zigzag;
+  int64_t min, max;
+} type_info;
+
+static const type_info types[] = {
+  [FIELD_DOUBLE] = {"double", WT_I64, false, 0, 0},
+  [FIELD_FLOAT] = {"float", WT_I32, false, 0, 0},
+  [FIELD_INT64] = {"int64", WT_VARINT, false, INT64_MIN, INT64_MAX},
+  [FIELD_UINT64] = {"uint64", WT_VARINT, false, INT64_MIN, INT64_MAX},  /* two's complement */
+  [FIELD_INT32] = {"int32", WT_VARINT, false, INT32_MIN, INT32_MAX},
+  [FIELD_FIXED64] = {"fixed64", WT_I64, false, INT64_MIN, INT64_MAX},
+  [FIELD_FIXED32] = {"fixed32", WT_I32, false, 0, UINT32_MAX},
+  [FIELD_BOOL] = {"bool", WT_VARINT, false, 0, 0},
+  [FIELD_STRING] = {"string", WT_LEN, false, 0, 0},
+  [FIELD_GROUP] = {"group", WT_SGROUP, false, 0, 0},
+  [FIELD_MESSAGE] = {"message", WT_LEN, false, 0, 0},
+  [FIELD_BYTES] = {"bytes", WT_LEN, false, 0, 0},
+  [FIELD_UINT32] = {"uint32", WT_VARINT, false, 0, UINT32_MAX},
+  [FIELD_ENUM] = {"enum", WT_VARINT, false, INT32_MIN, INT32_MAX},
+  [FIELD_SFIXED32] = {"sfixed32", WT_I32, false, INT32_MIN, INT32_MAX},
+  [FIELD_SFIXED64] = {"sfixed64", WT_I64, false, INT64_MIN, INT64_MAX},
+  [FIELD_SINT32] = {"sint32", WT_VARINT, true, INT32_MIN, INT32_MAX},
+  [FIELD_SINT64] = {"sint64", WT_VARINT, true, INT64_MIN, INT64_MAX},
+};
+
+#define WIRE(f) (types[(f)->type].wire)
+#define IS_MESSAGE(f) ((f)->type == FIELD_MESSAGE || (f)->type == FIELD_GROUP)
+
+/*
+** {======================================================
+** Walk state and error paths
+** =======================================================
+*/
+
+/* One level of the path: the field being read or written in a message. */
+typedef struct path_elem {
+  const char *name;     /* NULL between fields */
+  lua_Integer index;    /* element of a repeated field, 1-based, or 0 */
+  int key;              /* stack index of the key of a map entry, or 0 */
+} path_elem;
+
+typedef struct ctx {
+  lua_State *L;
+  codec_buf *b;         /* encoding only */
+  const char *root;
+  char *err;
+  size_t errlen;
+  int depth;            /* of the message being walked: the root is 0 */
+  bool in_key;          /* the value being handled is a map key */
+  path_elem path[MAX_DEPTH + 2];
+} ctx;
+
+static void init_ctx(ctx *c, lua_State *L, codec_buf *b, const char *root, char *err,
+                     size_t errlen) {
+  c->L = L;   /* path[] is filled as the walk goes: no need to clear 2 KB per call */
+  c->b = b;
+  c->root = root ? root : "";
+  c->err = err;
+  c->errlen = errlen;
+  c->depth = 0;
+  c->in_key = false;
+}
+
+static void append(ctx *c, size_t *at, const char *fmt, ...) {
+  va_list ap;
+  int n;
+  if (*at + 1 >= c->errlen) return;
+  va_start(ap, fmt);
+  n = vsnprintf(c->err + *at, c->errlen - *at, fmt, ap);
+  va_end(ap);
+  if (n > 0) *at += (size_t)n < c->errlen - *at ? (size_t)n : c->errlen - *at - 1;
+}
+
+/* A table key as text: "name" (quoted, cut at 60 bytes), 7, 1.5, true. */
+static const char *key_text(lua_State *L, int idx, char *buf, size_t size) {
+  size_t len;
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+      const char *s = lua_tolstring(L, idx, &len);
+      snprintf(buf, size, "\"%.*s\"", (int)(len < 60 ? len : 60), s);
+      return buf;
+    }
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx))
+        snprintf(buf, size, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+      else
+        snprintf(buf, size, LUA_NUMBER_FMT, (LUAI_UACNUMBER)lua_tonumber(L, idx));
+      return buf;
+    case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? "true" : "false";
+    default: return luaL_typename(L, idx);
+  }
+}
+
+/* Writes "<path>: <reason>" to err and returns -1. Runs only on failure. */
+static int fail(ctx *c, const char *fmt, ...) {
+  size_t at = 0;
+  char key[80];
+  va_list ap;
+  if (c->errlen == 0) return -1;
+  c->err[0] = '\0';
+  append(c, &at, "%s", c->root);
+  for (int i = 0; i <= c->depth && c->path[i].name != NULL; i++) {
+    const path_elem *e = &c->path[i];
+    append(c, &at, ".%s", e->name);
+    if (e->index > 0) append(c, &at, "[" LUA_INTEGER_FMT "]", (LUAI_UACINT)e->index);
+    if (e->key > 0) append(c, &at, "[%s]", key_text(c->L, e->key, key, sizeof key));
+  }
+  append(c, &at, c->in_key ? ": map key: " : ": ");
+  if (at + 1 < c->errlen) {
+    va_start(ap, fmt);
+    vsnprintf(c->err + at, c->errlen - at, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+static int type_fail(ctx *c, const char *expected, int idx) {
+  if (lua_type(c->L, idx) == LUA_TNUMBER && !lua_isinteger(c->L, idx))
+    return fail(c, "expected %s, got number " LUA_NUMBER_FMT, expected,
+                (LUAI_UACNUMBER)lua_tonumber(c->L, idx));
+  return fail(c, "expected %s, got %s", expected, luaL_typename(c->L, idx));
+}
+
+/* Enters a message: a new path level, its depth and Lua stack checked. */
+static int enter(ctx *c) {
+  path_elem *e = &c->path[c->depth];
+  e->name = NULL;
+  e->index = 0;
+  e->key = 0;
+  if (c->depth > MAX_DEPTH) return fail(c, "nesting deeper than %d", MAX_DEPTH);
+  if (!lua_checkstack(c->L, 8)) return fail(c, "Lua stack overflow");
+  return 0;
+}
+
+/* }====================================================== */
+
+/*
+** {======================================================
+** UTF-8 (proto3 strings)
+** =======================================================
+*/
+
+static bool utf8_valid(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    uint64_t w;
+    if (n - i >= 8 && (memcpy(&w, s + i, 8), (w & 0x8080808080808080u) == 0)) {
+      i += 8;   /* ASCII, 8 at a time */
+      continue;
+    }
+    unsigned c = s[i], need, lo = 0x80, hi = 0xBF;
+    if (c < 0x80) { i++; continue; }
+    if (c < 0xC2) return false;             /* continuation byte, or overlong */
+    if (c < 0xE0) need = 1;
+    else if (c < 0xF0) {
+      need = 2;
+      if (c == 0xE0) lo = 0xA0;             /* overlong */
+      if (c == 0xED) hi = 0x9F;             /* surrogates */
+    } else if (c < 0xF5) {
+      need = 3;
+      if (c == 0xF0) lo = 0x90;             /* overlong */
+      if (c == 0xF4) hi = 0x8F;             /* above U+10FFFF */
+    } else return false;
+    if (n - i <= need || s[i + 1] < lo || s[i + 1] > hi) return false;
+    for (unsigned k = 2; k <= need; k++)
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+    i += need + 1;
+  }
+  return true;
+}
+
+/* }====================================================== */
+
+/*
+** {======================================================
+** ENCODING
+** =======================================================
+*/
+
+/* A scalar ready for the wire: the varint or fixed bits, or the bytes. */
+typedef struct scalar {
+  uint64_t u;
+  const char *s;
+  size_t len;
+} scalar;
+
+/*
+** Where each field of a message body was written, by position in the
+** message's fields (so in number order); len 0: not written.
+*/
+typedef struct segment {
+  size_t start, len;
+} segment;
+
+static int grow(ctx *c, size_t n) {
+  codec_buf *b = c->b;
+  size_t cap = b->cap ? b->cap : 256;
+  char *data;
+  if (n > SIZE_MAX / 4 - b->len) return fail(c, "message too large");
+  while (cap - b->len < n) cap *= 2;
+  data = realloc(b->data, cap);
+  if (data == NULL) return fail(c, "out of memory");
+  b->data = data;
+  b->cap = cap;
+  return 0;
+}
+
+static inline int need(ctx *c, size_t n) {
+  return c->b->cap - c->b->len >= n ? 0 : grow(c, n);
+}
+
+static inline unsigned char *tail(ctx *c) { return (unsigned char *)c->b->data + c->b->len; }
+
+static inline void set_tail(ctx *c, unsigned char *p) {
+  c->b->len = (size_t)(p - (unsigned char *)c->b->data);
+}
+
+static inline unsigned char *put_varint(unsigned char *p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = (unsigned char)(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = (unsigned char)v;
+  return p;
+}
+
+static inline unsigned char *put_tag(unsigned char *p, uint32_t number, int wire) {
+  return put_varint(p, (uint64_t)number << 3 | (unsigned)wire);
+}
+
+static unsigned char *put_scalar(unsigned char *p, int wire, const scalar *v) {
+  switch (wire) {
+    case WT_VARINT: return put_varint(p, v->u);
+    case WT_I64:
+      for (int i = 0; i < 8; i++) *p++ = (unsigned char)(v->u >> (8 * i));
+      return p;
+    case WT_I32:
+      for (int i = 0; i < 4; i++) *p++ = (unsigned char)(v->u >> (8 * i));
+      return p;
+    default:
+      p = put_varint(p, v->len);
+      memcpy(p, v->s, v->len);
+      return p + v->len;
+  }
+}
+
+/* The body after the byte reserved at `at` is complete: put its length there. */
+static int put_length(ctx *c, size_t at) {
+  codec_buf *b = c->b;
+  size_t size = b->len - at - 1, n = 1;
+  for (size_t v = size; v >= 0x80; v >>= 7) n++;
+  if (n > 1) {   /* rare: a body of 128 bytes or more moves up */
+    if (need(c, n - 1) < 0) return -1;
+    memmove(b->data + at + n, b->data + at + 1, size);
+    b->len += n - 1;
+  }
+  put_varint((unsigned char *)b->data + at, size);
+  return 0;
+}
+
+static int enc_integer(ctx *c, field_type t, int idx, lua_Integer *v) {
+  lua_State *L = c->L;
+  int exact;
+  if (lua_isinteger(L, idx)) *v = lua_tointeger(L, idx);
+  else if (lua_type(L, idx) != LUA_TNUMBER || (*v = lua_tointegerx(L, idx, &exact), !exact))
+    return type_fail(c, "integer", idx);
+  if (*v < types[t].min || *v > types[t].max)
+    return fail(c, LUA_INTEGER_FMT " is out of range for %s", (LUAI_UACINT)*v, types[t].name);
+  return 0;
+}
+
+static int enc_enum(ctx *c, const schema_enum *e, int idx, lua_Integer *v) {
+  lua_State *L = c->L;
+  size_t len;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    const char *name = lua_tolstring(L, idx, &len);
+    const schema_enum_value *ev = schema_enum_value_by_name(e, name, len);
+    if (ev == NULL) return fail(c, "unknown value \"%s\" of enum %s", name, e->full_name);
+    *v = ev->number;
+    return 0;
+  }
+  if (lua_type(L, idx) != LUA_TNUMBER) return type_fail(c, "enum name or integer", idx);
+  if (enc_integer(c, FIELD_ENUM, idx, v) < 0) return -1;
+  if (e->closed && schema_enum_value_by_number(e, (int32_t)*v) == NULL)
+    return fail(c, LUA_INTEGER_FMT " is not a value of enum %s", (LUAI_UACINT)*v, e->full_name);
+  return 0;
+}
+
+/* Largest double that rounds to a finite float: IEEE rounding without UB. */
+#define FLOAT_LIMIT 0x1.ffffffp+127
+
+static float to_float(double d) {
+  if (d >= FLOAT_LIMIT) return (float)HUGE_VAL;
+  if (d <= -FLOAT_LIMIT) return -(float)HUGE_VAL;
+  return (float)d;
+}
+
+/* Converts the Lua value at idx for field f of a message (proto3 or not). */
+static int enc_scalar(ctx *c, const schema_field *f, bool proto3, int idx, scalar *v) {
+  lua_State *L = c->L;
+  lua_Integer i;
+  v->len = 0;
+  switch (f->type) {
+    case FIELD_DOUBLE: case FIELD_FLOAT: {
+      double d;
+      if (lua_type(L, idx) != LUA_TNUMBER) return type_fail(c, "number", idx);
+      d = (double)lua_tonumber(L, idx);
+      if (f->type == FIELD_DOUBLE) memcpy(&v->u, &d, 8);
+      else {
+        float x = to_float(d);
+        uint32_t bits;
+        memcpy(&bits, &x, 4);
+        v->u = bits;
+      }
+      return 0;
+    }
+    case FIELD_BOOL:
+      if (!lua_isboolean(L, idx)) return type_fail(c, "boolean", idx);
+      v->u = (uint64_t)lua_toboolean(L, idx);
+      return 0;
+    case FIELD_STRING: case FIELD_BYTES:
+      if (lua_type(L, idx) != LUA_TSTRING) return type_fail(c, "string", idx);
+      v->u = 0;
+      v->s = lua_tolstring(L, idx, &v->len);
+      if (f->type == FIELD_STRING && proto3 && !utf8_valid((const unsigned char *)v->s, v->len))
+        return fail(c, "invalid UTF-8");
+      return 0;
+    case FIELD_ENUM:
+      if (enc_enum(c, f->enum_type, idx, &i) < 0) return -1;
+      v->u = (uint64_t)i;
+      return 0;
+    default:
+      if (enc_integer(c, f->type, idx, &i) < 0) return -1;
+      v->u = types[f->type].zigzag ? (uint64_t)i << 1 ^ (uint64_t)(i >> 63) : (uint64_t)i;
+      return 0;
+  }
+}
+
+static int enc_fields(ctx *c, const schema_message *m, int idx);
+
+/* Field f of a message: a sub-message, or a scalar unless skip_zero and zero. */
+static int enc_single(ctx *c, const schema_message *m, const schema_field *f, int idx,
+                      bool skip_zero) {
+  size_t at;
+  int rc;
+  scalar v;
+  if (IS_MESSAGE(f)) {
+    if (!lua_istable(c->L, idx)) return type_fail(c, "table", idx);
+    if (need(c, 11) < 0) return -1;
+    set_tail(c, put_tag(tail(c), f->number, WIRE(f)));
+    at = c->b->len;
+    if (f->type == FIELD_MESSAGE) c->b->len++;   /* one byte reserved for the length */
+    c->depth++;
+    rc = enc_fields(c, f->message, idx);
+    c->depth--;
+    if (rc < 0) return -1;
+    if (f->type == FIELD_MESSAGE) return put_length(c, at);
+    if (need(c, 5) < 0) return -1;
+    set_tail(c, put_tag(tail(c), f->number, WT_EGROUP));
+    return 0;
+  }
+  if (enc_scalar(c, f, m->proto3, idx, &v) < 0) return -1;
+  if (skip_zero && v.u == 0 && v.len == 0) return 0;
+  if (need(c, 20 + v.len) < 0) return -1;
+  set_tail(c, put_scalar(put_tag(tail(c), f->number, WIRE(f)), WIRE(f), &v));
+  return 0;
+}
+
+/* Element i of repeated field f, at idx. */
+static int enc_element(ctx *c, const schema_message *m, const schema_field *f, int idx,
+                       lua_Integer i) {
+  scalar v;
+  c->path[c->depth].index = i;
+  if (!f->packed) return enc_single(c, m, f, idx, false);
+  if (enc_scalar(c, f, m->proto3, idx, &v) < 0 || need(c, 10) < 0) return -1;
+  set_tail(c, put_scalar(tail(c), WIRE(f), &v));
+  return 0;
+}
+
+/* Length of the array at idx, or -1 with the error when it has other keys. */
+static lua_Integer array_length(ctx *c, int idx) {
+  lua_State *L = c->L;
+  lua_Integer n = 0, max = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
+      char key[80];
+      return fail(c, "expected array, got table with key %s", key_text(L, -1, key, sizeof key));
+    }
+    n++;
+    if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
+  }
+  if (max == n) return n;
+  for (lua_Integer i = 1;; i++) {   /* a hole: at most n, as n keys lie in 1..max */
+    if (lua_rawgeti(L, idx, i) == LUA_TNIL)
+      return fail(c, "expected array, element " LUA_INTEGER_FMT " is missing", (LUAI_UACINT)i);
+    lua_pop(L, 1);
+  }
+}
+
+static int enc_elements(ctx *c, const schema_message *m, const schema_field *f, int idx) {
+  lua_State *L = c->L;
+  size_t start = c->b->len;
+  lua_Integer n = 0;
+  int value = lua_gettop(L) + 2;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {   /* fast: the array part comes first, in order */
+    if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) != n + 1) goto unordered;
+    if (enc_element(c, m, f, value, ++n) < 0) return -1;
+    lua_pop(L, 1);
+  }
+  return 0;
+unordered:   /* keys out of order (a table filled backwards, say): check, then index */
+  lua_pop(L, 2);
+  c->b->len = start;
+  c->path[c->depth].index = 0;
+  if ((n = array_length(c, idx)) < 0) return -1;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, idx, i);
+    if (enc_element(c, m, f, value - 1, i) < 0) return -1;
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+static int enc_list(ctx *c, const schema_message *m, const schema_field *f, int idx) {
+  size_t tag, at;
+  if (!f->packed) return enc_elements(c, m, f, idx);
+  if (need(c, 11) < 0) return -1;
+  tag = c->b->len;
+  set_tail(c, put_tag(tail(c), f->number, WT_LEN));
+  at = c->b->len++;
+  if (enc_elements(c, m, f, idx) < 0) return -1;
+  if (c->b->len == at + 1) {   /* empty: nothing at all */
+    c->b->len = tag;
+    return 0;
+  }
+  return put_length(c, at);
+}
+
+static int enc_map(ctx *c, const schema_field *f, int idx) {
+  lua_State *L = c->L;
+  const schema_message *e = f->message;
+  path_elem *pe = &c->path[c->depth];
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int top = lua_gettop(L);
+    size_t at;
+    pe->key = top - 1;
+    if (need(c, 11) < 0) return -1;
+    set_tail(c, put_tag(tail(c), f->number, WT_LEN));
+    at = c->b->len++;
+    c->in_key = true;
+    if (enc_single(c, e, &e->fields[0], top - 1, false) < 0) return -1;
+    c->in_key = false;
+    if (enc_single(c, e, &e->fields[1], top, false) < 0 || put_length(c, at) < 0) return -1;
+    lua_pop(L, 1);
+  }
+  pe->key = 0;
+  return 0;
+}
+
+static int enc_field(ctx *c, const schema_message *m, const schema_field *f, int idx) {
+  if (f->label != LABEL_REPEATED) return enc_single(c, m, f, idx, !f->has_presence);
+  if (!lua_istable(c->L, idx)) return type_fail(c, f->is_map ? "table" : "array", idx);
+  return f->is_map ? enc_map(c, f, idx) : enc_list(c, m, f, idx);
+}
+
+/* Every required field, one member per oneof: checked on the fields written. */
+static int check_written(ctx *c, const schema_message *m, const segment *seg) {
+  uint64_t oneofs = 0;   /* of the first 64, those seen */
+  for (size_t i = 0; i < m->n_fields; i++) {
+    const schema_field *f = &m->fields[i];
+    if (seg[i].len == 0 && f->label == LABEL_REQUIRED) {
+      c->path[c->depth].name = f->name;
+      return fail(c, "missing required field");
+    }
+    if (seg[i].len == 0 || f->oneof < 0) continue;
+    if (f->oneof < 64 && !(oneofs >> f->oneof & 1)) {
+      oneofs |= (uint64_t)1 << f->oneof;
+      continue;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (seg[j].len > 0 && m->fields[j].oneof == f->oneof)
+        return fail(c, "only one of oneof '%s' may be set (%s, %s)", m->oneofs[f->oneof],
+                    m->fields[j].name, f->name);
+  }
+  return 0;
+}
+
+/* Rewrites the body from `body` on with its fields in number order. */
+static int order_fields(ctx *c, const schema_message *m, const segment *seg, size_t body) {
+  size_t size = c->b->len - body, at = c->b->len;
+  if (need(c, size) < 0) return -1;   /* scratch after the body */
+  for (size_t i = 0; i < m->n_fields; i++) {
+    memcpy(c->b->data + at, c->b->data + seg[i].start, seg[i].len);
+    at += seg[i].len;
+  }
+  memcpy(c->b->data + body, c->b->data + c->b->len, size);
+  return 0;
+}
+
+/* Writes the fields of the table at idx, message m, at the end of the buffer. */
+static int enc_fields(ctx *c, const schema_message *m, int idx) {
+  lua_State *L = c->L;
+  path_elem *pe = &c->path[c->depth];
+  segment local[LOCAL_SEGMENTS], *seg = local;
+  size_t body = c->b->len, last = 0;   /* position of the last field written + 1 */
+  bool sorted = true;
+  int top = lua_gettop(L), value;
+  if (enter(c) < 0) return -1;
+  if (m->n_fields > LOCAL_SEGMENTS) seg = lua_newuserdatauv(L, m->n_fields * sizeof *seg, 0);
+  memset(seg, 0, m->n_fields * sizeof *seg);
+  value = lua_gettop(L) + 2;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    size_t len, start = c->b->len;
+    const char *name;
+    const schema_field *f;
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      pe->name = NULL;
+      return fail(c, "expected field name, got %s key", luaL_typename(L, -2));
+    }
+    name = lua_tolstring(L, -2, &len);
+    f = schema_field_by_name(m, name, len);
+    pe->name = name;
+    pe->index = 0;
+    pe->key = 0;
+    if (f == NULL) return fail(c, "unknown field of %s", m->full_name);
+    if (enc_field(c, m, f, value) < 0) return -1;
+    if (c->b->len > start) {
+      size_t i = (size_t)(f - m->fields);
+      sorted = sorted && i >= last;
+      last = i + 1;
+      seg[i] = (segment){start, c->b->len - start};
+    }
+    lua_pop(L, 1);
+  }
+  pe->name = NULL;
+  if ((m->n_oneofs > 0 || m->n_required > 0) && check_written(c, m, seg) < 0) return -1;
+  if (!sorted && order_fields(c, m, seg, body) < 0) return -1;
+  lua_settop(L, top);
+  return 0;
+}
+
+void codec_buf_free(codec_buf *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+int codec_encode(lua_State *L, int idx, const schema_message *m, codec_buf *b, const char *root,
+                 char *err, size_t errlen) {
+  ctx c;
+  int top = lua_gettop(L), rc;
+  init_ctx(&c, L, b, root, err, errlen);
+  idx = lua_absindex(L, idx);
+  b->len = 0;
+  c.path[0].name = NULL;
+  rc = lua_istable(L, idx) ? enc_fields(&c, m, idx) : type_fail(&c, "table", idx);
+  lua_settop(L, top);
+  return rc;
+}
+
+/* }====================================================== */
+
+/*
+** {======================================================
+** DECODING
+** =======================================================
+*/
+
+typedef const unsigned char *cursor;
+
+static cursor varint_slow(cursor p, cursor end, uint64_t *v) {
+  uint64_t r = 0;
+  for (int shift = 0; shift < 70 && p < end; shift += 7) {
+    unsigned byte = *p++;
+    r |= (uint64_t)(byte & 0x7f) << shift;
+    if (byte < 0x80) {
+      *v = r;
+      return p;
+    }
+  }
+  return NULL;
+}
+
+/* The varint at p, or NULL: then varint_fail(p) says why. */
+static inline cursor get_varint(cursor p, cursor end, uint64_t *v) {
+  if (p < end && *p < 0x80) {
+    *v = *p;
+    return p + 1;
+  }
+  return varint_slow(p, end, v);
+}
+
+static int varint_fail(ctx *c, cursor p, cursor end) {
+  return fail(c, end - p >= 10 ? "varint longer than 10 bytes" : "truncated varint");
+}
+
+static uint64_t get_fixed(cursor p, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+  return v;
+}
+
+/* A length-delimited payload: its start, with *len checked against end. */
+static cursor get_bytes(ctx *c, cursor p, cursor end, size_t *len) {
+  uint64_t n;
+  cursor q = get_varint(p, end, &n);
+  if (q == NULL) return varint_fail(c, p, end), NULL;
+  if (n > (uint64_t)(end - q)) return fail(c, "length past the end"), NULL;
+  *len = (size_t)n;
+  return q;
+}
+
+/* The next tag at *pp: its number, with the wire type in *wt; 0 on error. */
+static uint32_t get_tag(ctx *c, cursor *pp, cursor end, uint32_t *wt) {
+  uint64_t tag;
+  cursor q = get_varint(*pp, end, &tag);
+  if (q == NULL) return varint_fail(c, *pp, end), 0;
+  *pp = q;
+  *wt = (uint32_t)(tag & 7);
+  if (tag >> 3 == 0 || tag >> 3 > MAX_FIELD_NUMBER)
+    return fail(c, "invalid field number %llu", (unsigned long long)(tag >> 3)), 0;
+  return (uint32_t)(tag >> 3);
+}
+
+static int wire_fail(ctx *c, const schema_field *f, uint32_t wt) {
+  return fail(c, "wire type %u is wrong for %s", (unsigned)wt,
+              f->is_map ? "map" : types[f->type].name);
+}
+
+static cursor skip_field(ctx *c, uint32_t number, uint32_t wt, cursor p, cursor end, int depth);
+
+/* Skips an unknown group up to its end tag; groups nest, so depth counts. */
+static cursor skip_group(ctx *c, uint32_t number, cursor p, cursor end, int depth) {
+  uint32_t wt, n;
+  if (depth > MAX_DEPTH) return fail(c, "nesting deeper than %d", MAX_DEPTH), NULL;
+  while (p < end) {
+    if ((n = get_tag(c, &p, end, &wt)) == 0) return NULL;
+    if (wt == WT_EGROUP) return n == number ? p : (fail(c, "unexpected end-group tag %u", n), NULL);
+    if ((p = skip_field(c, n, wt, p, end, depth + 1)) == NULL) return NULL;
+  }
+  return fail(c, "missing end-group tag %u", number), NULL;
+}
+
+static cursor skip_field(ctx *c, uint32_t number, uint32_t wt, cursor p, cursor end, int depth) {
+  uint64_t v;
+  size_t len;
+  cursor q;
+  switch (wt) {
+    case WT_VARINT:
+      if ((q = get_varint(p, end, &v)) == NULL) varint_fail(c, p, end);
+      return q;
+    case WT_I64:
+      return end - p >= 8 ? p + 8 : (fail(c, "truncated fixed64"), NULL);
+    case WT_I32:
+      return end - p >= 4 ? p + 4 : (fail(c, "truncated fixed32"), NULL);
+    case WT_LEN:
+      return (q = get_bytes(c, p, end, &len)) ? q + len : NULL;
+    case WT_SGROUP:
+      return skip_group(c, number, p, end, depth);
+    default:
+      return fail(c, "invalid wire type %u", (unsigned)wt), NULL;
+  }
+}
+
+/*
+** Reads one scalar of field f (of message m) and pushes it. Returns 1, or 0
+** having pushed nothing for a number a closed enum does not have, or -1.
+*/
+static int dec_scalar(ctx *c, const schema_message *m, const schema_field *f, cursor *pp,
+                      cursor end) {
+  lua_State *L = c->L;
+  cursor p = *pp;
+  uint64_t u;
+  size_t len;
+  switch (WIRE(f)) {
+    case WT_VARINT:
+      if ((p = get_varint(p, end, &u)) == NULL) return varint_fail(c, *pp, end);
+      break;
+    case WT_I64:
+      if (end - p < 8) return fail(c, "truncated fixed64");
+      u = get_fixed(p, 8);
+      p += 8;
+      break;
+    case WT_I32:
+      if (end - p < 4) return fail(c, "truncated fixed32");
+      u = get_fixed(p, 4);
+      p += 4;
+      break;
+    default:
+      if ((p = get_bytes(c, p, end, &len)) == NULL) return -1;
+      if (f->type == FIELD_STRING && m->proto3 && !utf8_valid(p, len))
+        return fail(c, "invalid UTF-8");
+      lua_pushlstring(L, (const char *)p, len);
+      *pp = p + len;
+      return 1;
+  }
+  *pp = p;
+  switch (f->type) {
+    case FIELD_DOUBLE: {
+      double d;
+      memcpy(&d, &u, 8);
+      lua_pushnumber(L, (lua_Number)d);
+      break;
+    }
+    case FIELD_FLOAT: {
+      uint32_t bits = (uint32_t)u;
+      float x;
+      memcpy(&x, &bits, 4);
+      lua_pushnumber(L, (lua_Number)x);
+      break;
+    }
+    case FIELD_INT32: case FIELD_SFIXED32: lua_pushinteger(L, (int32_t)u); break;
+    case FIELD_UINT32: case FIELD_FIXED32: lua_pushinteger(L, (uint32_t)u); break;
+    case FIELD_SINT32: lua_pushinteger(L, (int32_t)((uint32_t)u >> 1 ^ -((uint32_t)u & 1))); break;
+    case FIELD_SINT64: lua_pushinteger(L, (lua_Integer)(u >> 1 ^ -(u & 1))); break;
+    case FIELD_BOOL: lua_pushboolean(L, u != 0); break;
+    case FIELD_ENUM: {
+      const schema_enum_value *ev = schema_enum_value_by_number(f->enum_type, (int32_t)u);
+      if (ev != NULL) lua_pushstring(L, ev->name);
+      else if (f->enum_type->closed) return 0;
+      else lua_pushinteger(L, (int32_t)u);
+      break;
+    }
+    default: lua_pushinteger(L, (lua_Integer)u);   /* 64-bit integers, uint64 as two's complement */
+  }
+  return 1;
+}
+
+static void push_default(lua_State *L, const schema_field *f) {
+  switch (f->type) {
+    case FIELD_DOUBLE: case FIELD_FLOAT: lua_pushnumber(L, 0); break;
+    case FIELD_BOOL: lua_pushboolean(L, 0); break;
+    case FIELD_STRING: case FIELD_BYTES: lua_pushliteral(L, ""); break;
+    case FIELD_ENUM: lua_pushstring(L, f->enum_type->values[0].name); break;
+    default: lua_pushinteger(L, 0);
+  }
+}
+
+/* Hash slots for a message table: what it always holds, plus a guess from its size. */
+static int table_size(const schema_message *m, size_t len) {
+  size_t n = m->n_implicit + len / 2;
+  return (int)(n < m->n_fields ? n : m->n_fields);
+}
+
+static int dec_fields(ctx *c, const schema_message *m, int t, cursor *pp, cursor end,
+                      uint32_t group, bool merge);
+
+/*
+** Reads message m one level down from *pp to end (a group: to its end tag)
+** into the table at `into`, merging, or when into is 0 into a new table it pushes.
+*/
+static int dec_body(ctx *c, const schema_message *m, cursor *pp, cursor end, uint32_t group,
+                    int into) {
+  bool merge = into != 0;
+  int rc;
+  if (!merge) {
+    lua_createtable(c->L, 0, table_size(m, (size_t)(end - *pp)));
+    into = lua_gettop(c->L);
+  }
+  c->depth++;
+  rc = dec_fields(c, m, into, pp, end, group, merge);
+  c->depth--;
+  return rc;
+}
+
+/* A sub-message of field f at *pp: length-delimited, or a group. */
+static int dec_message(ctx *c, const schema_field *f, cursor *pp, cursor end, int into) {
+  size_t len;
+  cursor p;
+  if (f->type == FIELD_GROUP) return dec_body(c, f->message, pp, end, f->number, into);
+  if ((p = get_bytes(c, *pp, end, &len)) == NULL) return -1;
+  *pp = p + len;
+  return dec_body(c, f->message, &p, p + len, 0, into);
+}
+
+/* Pushes the value of f at *pp, as dec_scalar does: 1, or 0 having pushed nothing, or -1. */
+static int dec_value(ctx *c, const schema_message *m, const schema_field *f, cursor *pp,
+                     cursor end) {
+  if (!IS_MESSAGE(f)) return dec_scalar(c, m, f, pp, end);
+  return dec_message(c, f, pp, end, 0) < 0 ? -1 : 1;
+}
+
+/* Elements in a packed run of f: a guess for the array size, from the bytes. */
+static int packed_count(const schema_field *f, cursor p, cursor end) {
+  uint64_t len;
+  size_t n = 0;
+  if ((p = get_varint(p, end, &len)) == NULL || len > (uint64_t)(end - p)) return 0;
+  if (WIRE(f) == WT_I64) return (int)(len / 8);
+  if (WIRE(f) == WT_I32) return (int)(len / 4);
+  for (cursor q = p; q < p + len; q++) n += *q < 0x80;
+  return (int)n;
+}
+
+/*
+** Pushes the table of repeated field f of the table at t, stored there when
+** made. again: f may have been read before. Returns its length.
+*/
+static lua_Integer open_table(lua_State *L, int t, const schema_field *f, bool again, int narr) {
+  if (again) {
+    lua_pushstring(L, f->name);
+    if (lua_rawget(L, t) == LUA_TTABLE) return (lua_Integer)lua_rawlen(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_createtable(L, f->is_map ? 0 : narr, 0);
+  lua_pushstring(L, f->name);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, t);
+  return 0;
+}
+
+/* Elements of repeated field f at *pp, appended to the array at the top after n. */
+static int dec_elements(ctx *c, const schema_message *m, const schema_field *f, uint32_t wt,
+                        cursor *pp, cursor end, lua_Integer *n) {
+  lua_State *L = c->L;
+  path_elem *pe = &c->path[c->depth];
+  size_t len;
+  int rc;
+  if (wt == WT_LEN && WIRE(f) != WT_LEN) {   /* packed, whatever the declaration */
+    cursor p = get_bytes(c, *pp, end, &len), run_end;
+    if (p == NULL) return -1;
+    for (run_end = p + len; p < run_end;) {
+      pe->index = *n + 1;
+      if ((rc = dec_scalar(c, m, f, &p, run_end)) < 0) return -1;
+      if (rc > 0) lua_rawseti(L, -2, ++*n);
+    }
+    *pp = run_end;
+    return 0;
+  }
+  pe->index = *n + 1;
+  if (wt != WIRE(f)) return wire_fail(c, f, wt);
+  if ((rc = dec_value(c, m, f, pp, end)) < 0) return -1;
+  if (rc > 0) lua_rawseti(L, -2, ++*n);
+  return 0;
+}
+
+/* One map entry of f at *pp into the table at the top. */
+static int dec_entry(ctx *c, const schema_field *f, uint32_t wt, cursor *pp, cursor end) {
+  lua_State *L = c->L;
+  const schema_message *e = f->message;
+  const schema_field *kf = &e->fields[0], *vf = &e->fields[1];
+  path_elem *pe = &c->path[c->depth];
+  int map = lua_gettop(L), key = map + 1, val = map + 2, rc = 1;
+  size_t len;
+  uint32_t n;
+  cursor p;
+  pe->key = 0;
+  if (wt != WT_LEN) return wire_fail(c, f, wt);
+  if ((p = get_bytes(c, *pp, end, &len)) == NULL) return -1;
+  *pp = end = p + len;
+  push_default(L, kf);
+  lua_pushnil(L);
+  while (p < end) {
+    if ((n = get_tag(c, &p, end, &wt)) == 0) return -1;
+    if (n == 1 && wt == WIRE(kf)) {
+      c->in_key = true;
+      if (dec_scalar(c, e, kf, &p, end) < 0) return -1;
+      c->in_key = false;
+      lua_replace(L, key);
+      continue;
+    }
+    if (n != 2 || wt != WIRE(vf)) {
+      if ((n == 1 || n == 2) && wt != WT_EGROUP) return wire_fail(c, n == 1 ? kf : vf, wt);
+      if (wt == WT_EGROUP) return fail(c, "unexpected end-group tag %u", n);
+      if ((p = skip_field(c, n, wt, p, end, c->depth + 1)) == NULL) return -1;
+      continue;
+    }
+    pe->key = key;
+    if ((rc = dec_value(c, e, vf, &p, end)) < 0) return -1;
+    if (rc > 0) lua_replace(L, val);   /* last one wins, messages too */
+  }
+  if (rc == 0) {   /* a number the closed enum lacks: protobuf drops the entry */
+    lua_settop(L, map);
+    return 0;
+  }
+  if (lua_isnil(L, val)) {
+    lua_pop(L, 1);
+    if (IS_MESSAGE(vf)) {
+      if (dec_body(c, vf->message, &p, p, 0, 0) < 0) return -1;   /* an empty message */
+    } else push_default(L, vf);
+  }
+  lua_rawset(L, map);
+  pe->key = 0;
+  return 0;
+}
+
+/* A oneof member is being set: the member set before it, if any, goes. */
+static void oneof_set(lua_State *L, const schema_message *m, const schema_field *f, int t,
+                      uint64_t *mask, bool merge) {
+  uint64_t bit = f->oneof < 64 ? (uint64_t)1 << f->oneof : 0;
+  if (merge || bit == 0 || (*mask & bit))
+    for (size_t i = 0; i < m->n_fields; i++)
+      if (m->fields[i].oneof == f->oneof && &m->fields[i] != f) {
+        lua_pushstring(L, m->fields[i].name);
+        lua_pushnil(L);
+        lua_rawset(L, t);
+      }
+  *mask |= bit;
+}
+
+/* A singular field into the table at t. again: it may have been read before. */
+static int dec_single(ctx *c, const schema_message *m, const schema_field *f, int t, uint32_t wt,
+                      cursor *pp, cursor end, bool again) {
+  lua_State *L = c->L;
+  int rc;
+  if (wt != WIRE(f)) return wire_fail(c, f, wt);
+  lua_pushstring(L, f->name);
+  /* A message read twice merges, as protobuf does (required fields are checked
+     on the first copy alone). */
+  if (IS_MESSAGE(f) && again) {
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, t) == LUA_TTABLE) {
+      rc = dec_message(c, f, pp, end, lua_gettop(L));
+      lua_pop(L, 2);
+      return rc < 0 ? -1 : 1;
+    }
+    lua_pop(L, 1);
+  }
+  if ((rc = dec_value(c, m, f, pp, end)) < 0) return -1;
+  if (rc == 0) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_rawset(L, t);
+  return 1;
+}
+
+/* After the last field: defaults for the fields without presence, required ones checked. */
+static int dec_finish(ctx *c, const schema_message *m, int t, const uint64_t *seen) {
+  lua_State *L = c->L;
+  if (m->n_implicit == 0 && m->n_required == 0) return 0;
+  for (size_t i = 0; i < m->n_fields; i++) {
+    const schema_field *f = &m->fields[i];
+    if (seen[i / 64] >> (i % 64) & 1) continue;
+    if (f->label == LABEL_REQUIRED) {
+      c->path[c->depth].name = f->name;
+      return fail(c, "missing required field");
+    }
+    if (f->label != LABEL_REPEATED && f->has_presence) continue;
+    lua_pushstring(L, f->name);
+    if (f->label == LABEL_REPEATED) lua_createtable(L, 0, 0);
+    else push_default(L, f);
+    lua_rawset(L, t);
+  }
+  return 0;
+}
+
+/*
+** Reads the fields of message m from *pp into the table at t, up to end or, in
+** a group, to its end tag. merge: t holds an earlier copy of the message.
+*/
+static int dec_fields(ctx *c, const schema_message *m, int t, cursor *pp, cursor end,
+                      uint32_t group, bool merge) {
+  lua_State *L = c->L;
+  path_elem *pe = &c->path[c->depth];
+  uint64_t local[LOCAL_SEEN], *seen = local, oneofs = 0;
+  size_t words = (m->n_fields + 63) / 64;
+  const schema_field *open = NULL;   /* the repeated field whose table is at base + 1 */
+  lua_Integer n_open = 0;
+  cursor p = *pp;
+  int top = lua_gettop(L), base, rc;
+  if (enter(c) < 0) return -1;
+  if (words > LOCAL_SEEN) seen = lua_newuserdatauv(L, words * sizeof *seen, 0);
+  memset(seen, 0, words * sizeof *seen);
+  base = lua_gettop(L);
+  for (;;) {
+    const schema_field *f;
+    uint32_t wt, n;
+    size_t i;
+    if (p >= end) {
+      if (group) return fail(c, "missing end-group tag %u", group);
+      break;
+    }
+    if ((n = get_tag(c, &p, end, &wt)) == 0) return -1;
+    if (wt == WT_EGROUP) {
+      if (n == group) break;
+      return fail(c, "unexpected end-group tag %u", n);
+    }
+    if ((f = schema_field_by_number(m, n)) == NULL) {
+      if ((p = skip_field(c, n, wt, p, end, c->depth + 1)) == NULL) return -1;
+      continue;
+    }
+    i = (size_t)(f - m->fields);
+    pe->name = f->name;
+    if (f->label == LABEL_REPEATED) {
+      if (open != f) {
+        int narr = wt == WT_LEN && WIRE(f) != WT_LEN ? packed_count(f, p, end) : 0;
+        lua_settop(L, base);
+        n_open = open_table(L, t, f, merge || (seen[i / 64] >> (i % 64) & 1), narr);
+        open = f;
+      }
+      rc = f->is_map ? dec_entry(c, f, wt, &p, end) : dec_elements(c, m, f, wt, &p, end, &n_open);
+      rc = rc < 0 ? -1 : 1;
+    } else {
+      if (f->oneof >= 0) oneof_set(L, m, f, t, &oneofs, merge);
+      rc = dec_single(c, m, f, t, wt, &p, end, merge || (seen[i / 64] >> (i % 64) & 1));
+    }
+    if (rc < 0) return -1;
+    if (rc > 0) seen[i / 64] |= (uint64_t)1 << (i % 64);
+    pe->name = NULL;
+    pe->index = 0;
+    pe->key = 0;
+  }
+  pe->name = NULL;
+  lua_settop(L, base);
+  if (!merge && dec_finish(c, m, t, seen) < 0) return -1;
+  lua_settop(L, top);
+  *pp = p;
+  return 0;
+}
+
+int codec_decode(lua_State *L, const schema_message *m, const char *data, size_t len,
+                 const char *root, char *err, size_t errlen) {
+  ctx c;
+  cursor p = (cursor)(data ? data : "");
+  int top = lua_gettop(L);
+  init_ctx(&c, L, NULL, root, err, errlen);
+  c.path[0].name = NULL;
+  if (!lua_checkstack(L, 4)) return fail(&c, "Lua stack overflow");
+  lua_createtable(L, 0, table_size(m, len));
+  if (dec_fields(&c, m, top + 1, &p, p + len, 0, false) < 0) {
+    lua_settop(L, top);
+    return -1;
+  }
+  return 0;
+}
+
+/* }====================================================== */
