@@ -265,7 +265,7 @@ static void finish_unimplemented(call *c) {
   }
   if (c->method != NULL)
     snprintf(details, sizeof details, "method %s of service %s has no Lua handler", method, service);
-  else if (schema_find_service(c->worker->schema, service) != NULL)
+  else if (schema_find_service(c->vm->schema, service) != NULL)
     snprintf(details, sizeof details, "unknown method %s for service %s", method, service);
   else
     snprintf(details, sizeof details, "unknown service %s", service);
@@ -297,14 +297,14 @@ static void on_new(call *c) {
   worker *w = c->worker;
   call_request(w);
   c->started = timer_now();
+  c->vm = lvm_retain(w->vm);
   if (start_close(c)) return;
-  c->method = schema_find_method(w->schema, (const char *)GRPC_SLICE_START_PTR(c->details.method),
+  c->method = schema_find_method(c->vm->schema, (const char *)GRPC_SLICE_START_PTR(c->details.method),
                                  GRPC_SLICE_LENGTH(c->details.method));
-  if (c->method == NULL || !lvm_has_handler(w->vm, c->method)) {
+  if (c->method == NULL || !lvm_has_handler(c->vm, c->method)) {
     finish_unimplemented(c);
     return;
   }
-  c->vm = lvm_retain(w->vm);
   if (wants_first_message(c->method)) call_recv(c);
   else lvm_start(c);
 }

@@ -42,18 +42,20 @@ static void set_package_paths(lua_State *L, const char *dir) {
   lua_pop(L, 1);
 }
 
-/* [-2, +0] In protected mode: [vm dir] opens the libraries and loads the scripts. */
+/* [-3, +0] In protected mode: [vm dir warn] opens the libraries and loads the scripts. */
 static int init_state(lua_State *L) {
   lvm *vm = lua_touserdata(L, 1);
   const char *dir = lua_tostring(L, 2);
+  int warn = lua_toboolean(L, 3);
   luaL_openlibs(L);
   lgrpc_open(L);
   lcall_open(L);
   set_package_paths(L, dir);
   lua_pushcfunction(L, scripts_load);
-  lua_pushlightuserdata(L, (void *)vm->schema);
+  lua_pushlightuserdata(L, vm->schema);
   lua_pushstring(L, dir);
-  lua_call(L, 2, 1);
+  lua_pushboolean(L, warn);
+  lua_call(L, 3, 1);
   for (size_t i = 0; i < schema_method_count(vm->schema); i++) {
     vm->has_handler[i] = lua_rawgeti(L, -1, (lua_Integer)i + 1) == LUA_TFUNCTION;
     lua_pop(L, 1);
@@ -62,7 +64,7 @@ static int init_state(lua_State *L) {
   return 0;
 }
 
-lvm *lvm_new(const schema *s, const char *dir, char *err, size_t errlen) {
+lvm *lvm_new(schema *s, const char *dir, bool warn, char *err, size_t errlen) {
   lvm *vm = calloc(1, sizeof *vm);
   size_t n_methods = schema_method_count(s);
   if (vm != NULL) vm->has_handler = calloc(n_methods ? n_methods : 1, sizeof *vm->has_handler);
@@ -72,13 +74,14 @@ lvm *lvm_new(const schema *s, const char *dir, char *err, size_t errlen) {
     lvm_free(vm);
     return NULL;
   }
-  vm->schema = s;
+  vm->schema = schema_retain(s);
   lua_atpanic(vm->L, on_panic);
   lua_gc(vm->L, LUA_GCGEN, 0, 0);
   lua_pushcfunction(vm->L, init_state);
   lua_pushlightuserdata(vm->L, vm);
   lua_pushstring(vm->L, dir);
-  if (lua_pcall(vm->L, 2, 0, 0) != LUA_OK) {
+  lua_pushboolean(vm->L, warn);
+  if (lua_pcall(vm->L, 3, 0, 0) != LUA_OK) {
     const char *msg = lua_tostring(vm->L, -1);
     snprintf(err, errlen, "%s", msg ? msg : "error loading scripts (not a string)");
     lvm_free(vm);
@@ -90,6 +93,7 @@ lvm *lvm_new(const schema *s, const char *dir, char *err, size_t errlen) {
 void lvm_free(lvm *vm) {
   if (vm == NULL) return;
   if (vm->L != NULL) lua_close(vm->L);
+  if (vm->schema != NULL) schema_release(vm->schema);
   free(vm->has_handler);
   free(vm);
 }
@@ -104,7 +108,12 @@ lvm *lvm_retain(lvm *vm) {
 }
 
 void lvm_release(lvm *vm) {
-  vm->calls--;
+  if (--vm->calls == 0 && vm->retired) lvm_free(vm);
+}
+
+void lvm_retire(lvm *vm) {
+  vm->retired = true;
+  if (vm->calls == 0) lvm_free(vm);
 }
 
 static bool takes_request(const schema_method *m) {

@@ -17,18 +17,23 @@ struct call;
 
 typedef struct lvm {
   lua_State *L;
-  const schema *schema;             /* borrowed, immutable */
+  schema *schema;                   /* shared with the other states of its version */
   int handlers_ref;                 /* registry: table method index + 1 -> handler */
   bool *has_handler;                /* by method index, for the lookup of every call */
   size_t calls;                     /* calls whose handlers run here */
+  bool retired;                     /* a reload replaced it: freed with its last call */
 } lvm;
 
 /*
-** A new state with the grpc library and every script of dir loaded. NULL with
-** the reason in err: "scripts/greeter.lua:3: '=' expected near 'x'".
+** A new state with the grpc library and every script of dir loaded; it holds a
+** reference to s. NULL with the reason in err: "scripts/greeter.lua:3: '='
+** expected near 'x'". warn: log what serves nothing (once per version, not per state).
 */
-lvm *lvm_new(const schema *s, const char *dir, char *err, size_t errlen);
+lvm *lvm_new(schema *s, const char *dir, bool warn, char *err, size_t errlen);
 void lvm_free(lvm *vm);
+
+/* No new call will run in vm: free it now, or when its last call ends. */
+void lvm_retire(lvm *vm);
 
 bool lvm_has_handler(const lvm *vm, const schema_method *m);
 

@@ -3,10 +3,13 @@
 ** Wiring: configuration, schema, one Lua state per worker, the server, and
 ** the signals that stop it.
 */
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <grpc/grpc.h>
 #include <lauxlib.h>
@@ -16,9 +19,14 @@
 #include "lvm.h"
 #include "schema.h"
 #include "server.h"
+#include "timer.h"
+#include "watch.h"
 
 #define ERR_MAX 1024
 #define LIST_MAX 2048
+
+/* Editors write a file in several steps: reload once they have been quiet this long. */
+#define DEBOUNCE_MS 100
 
 static const char *const kind_names[] = {"unary", "server streaming", "client streaming", "bidi streaming"};
 
@@ -34,7 +42,8 @@ static const char *handler_source(const lvm *vm, const schema_method *m) {
 }
 
 /* --check: what would be served, by which script. */
-static void print_served(const schema *s, const lvm *vm) {
+static void print_served(const lvm *vm) {
+  const schema *s = vm->schema;
   size_t served = 0;
   for (size_t i = 0; i < schema_service_count(s); i++) {
     const schema_service *svc = schema_service_at(s, i);
@@ -55,7 +64,8 @@ static void append(char *list, size_t size, const char *item) {
   snprintf(list + len, size - len, "%s%s", len ? "," : "", item);
 }
 
-static void log_ready(const server *srv, const config *cfg, const schema *s, const lvm *vm) {
+static void log_ready(const server *srv, const config *cfg, const lvm *vm) {
+  const schema *s = vm->schema;
   char services[LIST_MAX] = "", methods[LIST_MAX] = "", port[16], workers[16];
   for (size_t i = 0; i < schema_service_count(s); i++) {
     const schema_service *svc = schema_service_at(s, i);
@@ -73,34 +83,83 @@ static void log_ready(const server *srv, const config *cfg, const schema *s, con
            "tls", cfg->tls_cert ? "on" : "off", "services", services, "methods", methods, NULL);
 }
 
-/* Waits for SIGTERM or SIGINT; the signals are blocked in every thread and taken here. */
-static void wait_for_stop(const sigset_t *signals) {
-  for (;;) {
-    int sig;
-    if (sigwait(signals, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      log_line(LOG_WARN, "SIGHUP: reloading scripts is not available yet; restart the host", NULL);
-      continue;
-    }
-    log_line(LOG_INFO, "stopping: draining calls in flight", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-    return;
-  }
-}
-
-static lvm **new_states(const config *cfg, const schema *s, char *err, size_t errlen) {
+/* Lua states for every worker, all on schema s; NULL with the first script error in err. */
+static lvm **new_states(const config *cfg, schema *s, char *err, size_t errlen) {
   lvm **vms = calloc((size_t)cfg->workers, sizeof *vms);
   if (vms == NULL) {
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
   for (int i = 0; i < cfg->workers; i++) {
-    vms[i] = lvm_new(s, cfg->scripts_dir, err, errlen);
+    vms[i] = lvm_new(s, cfg->scripts_dir, i == 0, err, errlen);
     if (vms[i] != NULL) continue;
     while (i-- > 0) lvm_free(vms[i]);
     free(vms);
     return NULL;
   }
   return vms;
+}
+
+/* Protosets and scripts loaded anew; NULL, with the reason in err, when any of them is broken. */
+static lvm **load(const config *cfg, char *err, size_t errlen) {
+  schema *s = schema_load(cfg->protosets, cfg->n_protosets, err, errlen);
+  if (s == NULL) return NULL;
+  lvm **vms = new_states(cfg, s, err, errlen);
+  schema_release(s);                /* the states hold it now */
+  return vms;
+}
+
+/* A new version for new calls; calls in flight finish on the one they started with. */
+static void reload(server *srv, const config *cfg, const char *changed) {
+  static unsigned version = 1;
+  int64_t started = timer_now();
+  char err[ERR_MAX], number[16], took[32];
+  lvm **vms = load(cfg, err, sizeof err);
+  if (vms == NULL) {
+    log_line(LOG_ERROR, "reload failed: the running version keeps serving", "changed", changed,
+             "error", err, NULL);
+    return;
+  }
+  for (int i = 0; i < srv->n_workers; i++) worker_offer(&srv->workers[i], vms[i]);
+  free(vms);
+  snprintf(number, sizeof number, "%u", ++version);
+  snprintf(took, sizeof took, "%.1f", (double)(timer_now() - started) / 1e6);
+  log_line(LOG_INFO, "reloaded", "version", number, "changed", changed, "duration_ms", took, NULL);
+}
+
+/*
+** Serves until SIGTERM or SIGINT. The signals are blocked in every thread and
+** read here from a signalfd, beside the watch on scripts and protosets.
+*/
+static void serve(server *srv, const config *cfg, const sigset_t *signals) {
+  char err[ERR_MAX], changed[LIST_MAX] = "";
+  int sfd = signalfd(-1, signals, SFD_CLOEXEC);
+  watch w = {.fd = -1};
+  if (cfg->watch && watch_open(&w, cfg, err, sizeof err))
+    log_line(LOG_WARN, "scripts are not watched; SIGHUP reloads them", "error", err, NULL);
+  int dirty = 0;
+  for (;;) {
+    struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN}, {.fd = w.fd, .events = POLLIN}};
+    int n = poll(fds, 2, dirty ? DEBOUNCE_MS : -1);
+    if (n == 0) {
+      reload(srv, cfg, changed);
+      changed[0] = '\0';
+      dirty = 0;
+      continue;
+    }
+    if (fds[1].revents & POLLIN) dirty |= watch_read(&w, changed, sizeof changed) > 0;
+    struct signalfd_siginfo si;
+    if (!(fds[0].revents & POLLIN) || read(sfd, &si, sizeof si) != sizeof si) continue;
+    if (si.ssi_signo == SIGHUP) {
+      reload(srv, cfg, "SIGHUP");
+      continue;
+    }
+    log_line(LOG_INFO, "stopping: draining calls in flight", "signal",
+             si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    break;
+  }
+  watch_close(&w);
+  close(sfd);
 }
 
 static int fail(const char *what, const char *err) {
@@ -128,34 +187,27 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &signals, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  schema *s = schema_load(cfg.protosets, cfg.n_protosets, err, sizeof err);
-  if (s == NULL) return fail("cannot load the protosets", err);
-  lvm **vms = new_states(&cfg, s, err, sizeof err);
-  if (vms == NULL) {
-    schema_free(s);
-    return fail("cannot load the scripts", err);
-  }
+  lvm **vms = load(&cfg, err, sizeof err);
+  if (vms == NULL) return fail("cannot load the protosets and scripts", err);
   if (cfg.check) {
-    print_served(s, vms[0]);
+    print_served(vms[0]);
     lvm_free(vms[0]);
     free(vms);
-    schema_free(s);
     return 0;
   }
 
   grpc_init();
   server srv;
   int status = 0;
-  if (server_start(&srv, &cfg, s, vms, err, sizeof err) == 0) {
-    log_ready(&srv, &cfg, s, srv.workers[0].vm);
-    wait_for_stop(&signals);
+  if (server_start(&srv, &cfg, vms, err, sizeof err) == 0) {
+    log_ready(&srv, &cfg, srv.workers[0].vm);
+    serve(&srv, &cfg, &signals);
     server_stop(&srv, cfg.grace_ms);
     log_line(LOG_INFO, "stopped", NULL);
   } else {
     status = fail("cannot serve", err);
   }
   free(vms);
-  schema_free(s);
   grpc_shutdown();
   return status;
 }

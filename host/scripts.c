@@ -57,7 +57,7 @@ static dirlist *list_scripts(lua_State *L, const char *dir) {
 
 /* The service a script serves: its `service` field, else its file name; NULL to serve none. */
 static const schema_service *service_of(lua_State *L, const schema *s, const char *file,
-                                        const char *stem) {
+                                        const char *stem, int warn) {
   if (lua_getfield(L, -1, "service") != LUA_TNIL) {
     const char *name = lua_tostring(L, -1);
     if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: field 'service' must be a string", file);
@@ -76,7 +76,7 @@ static const schema_service *service_of(lua_State *L, const schema *s, const cha
                  file, found->full_name, svc->full_name);
     found = svc;
   }
-  if (found == NULL)
+  if (found == NULL && warn)
     log_line(LOG_WARN, "script serves no service: no protoset has a service of that name",
              "script", file, "hint", "rename the file or set service = \"pkg.Service\"", NULL);
   return found;
@@ -125,14 +125,15 @@ static void add_handlers(lua_State *L, int h, const schema_service *svc, const c
 }
 
 /* [-0, +0] Runs one script and registers what it serves in the handlers table at h. */
-static void load_script(lua_State *L, const schema *s, int h, const char *dir, const char *name) {
+static void load_script(lua_State *L, const schema *s, int h, const char *dir, const char *name,
+                        int warn) {
   const char *file = lua_pushfstring(L, "%s/%s", dir, name);
   const char *stem = lua_pushlstring(L, name, strlen(name) - 4);
   if (luaL_loadfilex(L, file, "t") != LUA_OK) lua_error(L);
   lua_call(L, 0, 1);
   if (!lua_istable(L, -1))
     luaL_error(L, "%s: must return a table of handler functions, got %s", file, luaL_typename(L, -1));
-  const schema_service *svc = service_of(L, s, file, stem);
+  const schema_service *svc = service_of(L, s, file, stem, warn);
   if (svc != NULL) {
     check_functions(L, svc, file);
     add_handlers(L, h, svc, file);
@@ -143,11 +144,12 @@ static void load_script(lua_State *L, const schema *s, int h, const char *dir, c
 int scripts_load(lua_State *L) {
   const schema *s = lua_touserdata(L, 1);
   const char *dir = luaL_checkstring(L, 2);
+  int warn = lua_toboolean(L, 3);
   dirlist *d = list_scripts(L, dir);
   lua_createtable(L, (int)schema_method_count(s), 0);
   int h = lua_gettop(L);
   lua_newtable(L);
-  for (int i = 0; i < d->n; i++) load_script(L, s, h, dir, d->entries[i]->d_name);
+  for (int i = 0; i < d->n; i++) load_script(L, s, h, dir, d->entries[i]->d_name, warn);
   lua_pop(L, 1);
   return 1;
 }

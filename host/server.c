@@ -19,6 +19,7 @@ static void free_workers(server *s) {
   for (int i = 0; i < s->n_workers; i++) {
     worker *w = &s->workers[i];
     lvm_free(w->vm);
+    lvm_free(atomic_exchange(&w->offered, NULL));
     if (w->cq != NULL) grpc_completion_queue_destroy(w->cq);
     timer_heap_free(&w->timers);
     codec_buf_free(&w->buf);
@@ -54,7 +55,7 @@ static int bind_port(server *s, const config *cfg, char *err, size_t errlen) {
   return 0;
 }
 
-int server_start(server *s, const config *cfg, const schema *sch, lvm **vms,
+int server_start(server *s, const config *cfg, lvm **vms,
                  char *err, size_t errlen) {
   memset(s, 0, sizeof *s);
   s->workers = calloc((size_t)cfg->workers, sizeof *s->workers);
@@ -69,7 +70,6 @@ int server_start(server *s, const config *cfg, const schema *sch, lvm **vms,
     worker *w = &s->workers[i];
     w->id = i;
     w->server = s->gs;
-    w->schema = sch;
     w->vm = vms[i];
     w->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->gs, w->cq, NULL);

@@ -26,7 +26,7 @@ typedef struct server {
 ** them), which the workers then own. -1 with the reason in err; the states
 ** are freed either way on failure.
 */
-int server_start(server *s, const config *cfg, const schema *sch, lvm **vms,
+int server_start(server *s, const config *cfg, lvm **vms,
                  char *err, size_t errlen);
 
 /* Stops accepting, lets calls in flight finish for up to grace_ms, cancels the rest, frees all. */

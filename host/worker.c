@@ -13,13 +13,15 @@
 /* Calls requested ahead on each queue, so a burst of new calls is not served one by one. */
 #define REQUEST_SLOTS 32
 
+/* An idle worker still wakes this often, to adopt a reloaded state and free the old one. */
+#define MAX_WAIT_NS 1000000000
+
 #define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 static gpr_timespec next_deadline(const worker *w) {
-  int64_t next = timer_next(&w->timers);
-  if (next == INT64_MAX) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
-  int64_t wait = next - timer_now();
+  int64_t wait = timer_next(&w->timers) - timer_now();
   if (wait < 0) wait = 0;
+  if (wait > MAX_WAIT_NS) wait = MAX_WAIT_NS;
   return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(wait, GPR_TIMESPAN));
 }
 
@@ -30,6 +32,19 @@ static void fire_timers(worker *w) {
     call_on_timer(CONTAINER_OF(t, call, sleep));
 }
 
+/* New calls run in the state a reload offered; the old one goes when its last call ends. */
+static void adopt_offered(worker *w) {
+  if (atomic_load_explicit(&w->offered, memory_order_relaxed) == NULL) return;
+  lvm *next = atomic_exchange(&w->offered, NULL);
+  if (next == NULL) return;
+  lvm_retire(w->vm);
+  w->vm = next;
+}
+
+void worker_offer(worker *w, lvm *vm) {
+  lvm_free(atomic_exchange(&w->offered, vm));
+}
+
 static void *run(void *arg) {
   worker *w = arg;
   for (int i = 0; i < REQUEST_SLOTS; i++)
@@ -37,6 +52,7 @@ static void *run(void *arg) {
   for (;;) {
     grpc_event ev = grpc_completion_queue_next(w->cq, next_deadline(w), NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
+    adopt_offered(w);
     if (ev.type == GRPC_OP_COMPLETE) call_on_tag(ev.tag, ev.success != 0);
     fire_timers(w);
   }

@@ -8,6 +8,7 @@
 #define worker_h
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -23,8 +24,8 @@ typedef struct worker {
   int id;
   grpc_server *server;              /* borrowed from the server */
   grpc_completion_queue *cq;        /* owned; registered with the server */
-  const schema *schema;             /* borrowed, immutable */
   struct lvm *vm;                   /* owned: the Lua state new calls run in */
+  _Atomic(struct lvm *) offered;    /* a reload's new state, adopted at the next event */
   timer_heap timers;
   codec_buf buf;                    /* scratch for encoding, reset per message */
   size_t posted;                    /* grpc_server_request_call slots outstanding */
@@ -34,6 +35,9 @@ typedef struct worker {
 
 /* Runs w's loop on a new thread: posts its request slots, serves until its queue shuts down. */
 int worker_spawn(worker *w);
+
+/* Hands w a new Lua state (from any thread); one offered before and not yet adopted is freed. */
+void worker_offer(worker *w, struct lvm *vm);
 void worker_join(worker *w);
 
 #endif
