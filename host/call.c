@@ -59,7 +59,7 @@ static char *slice_dup(grpc_slice s) {
 
 /* One line per call, when it is freed: what a log service needs to account for it. */
 static void log_call(call *c) {
-  if (!log_enabled(LOG_INFO)) return;
+  if (!log_calls()) return;
   char duration[32], in[24], out[24];
   snprintf(duration, sizeof duration, "%.3f", (double)(timer_now() - c->started) / 1e6);
   snprintf(in, sizeof in, "%zu", c->bytes_in);

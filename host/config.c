@@ -30,7 +30,7 @@ static const char usage[] =
   "  --grace-ms N        on SIGTERM, how long calls in flight may take to finish (default 10000)\n"
   "  --no-watch          do not watch scripts for changes\n"
   "  --check             load protosets and scripts, print what would be served, exit\n"
-  "  --quiet             log warnings and errors only\n"
+  "  --quiet             no log line per call\n"
   "  --version           print the version and exit\n"
   "  --help              print this and exit\n";
 

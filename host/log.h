@@ -8,11 +8,9 @@
 
 typedef enum log_level { LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
-/* Turns LOG_INFO records off (--quiet). */
+/* Turns the per-call records off (--quiet); the rest are always written. */
 void log_set_quiet(int quiet);
-
-/* Whether records of that level are written: skip building what would be dropped. */
-int log_enabled(log_level level);
+int log_calls(void);
 
 /*
 ** Writes one record: msg, then the NULL-terminated key/value string pairs that
