@@ -13,7 +13,7 @@ PACKAGES=(
   protobuf-compiler-grpc python3-grpcio python3-protobuf
   golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev
   protoc-gen-go protoc-gen-go-grpc
-  nghttp2-client
+  nghttp2-client iproute2
 )
 
 install_packages() {
