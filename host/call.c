@@ -133,17 +133,25 @@ static size_t add_message_op(call *c, grpc_op *op, grpc_byte_buffer *bb) {
   return 1;
 }
 
-static int start_close(call *c) {
+static size_t add_close_op(call *c, grpc_op *op) {
+  if (c->close_posted) return 0;
+  c->close_posted = true;
+  memset(op, 0, sizeof *op);
+  op->op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  op->data.recv_close_on_server.cancelled = &c->close_cancelled;
+  return 1;
+}
+
+void call_watch_close(call *c) {
   grpc_op op;
-  memset(&op, 0, sizeof op);
-  op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-  op.data.recv_close_on_server.cancelled = &c->close_cancelled;
-  return start_batch(c, &op, 1, TAG_CLOSE);
+  if (add_close_op(c, &op)) start_batch(c, &op, 1, TAG_CLOSE);
 }
 
 static void start_finish(call *c) {
-  grpc_op ops[3];
-  size_t n = add_headers_op(c, &ops[0]);
+  grpc_op ops[4];
+  size_t n = add_close_op(c, &ops[0]);
+  c->close_with_finish = n == 1;
+  n += add_headers_op(c, &ops[n]);
   if (c->reply != NULL) n += add_message_op(c, &ops[n], c->reply);
   grpc_op *op = &ops[n++];
   memset(op, 0, sizeof *op);
@@ -296,9 +304,8 @@ int call_request(worker *w) {
 static void on_new(call *c) {
   worker *w = c->worker;
   call_request(w);
-  c->started = timer_now();
+  if (log_calls()) c->started = timer_now();
   c->vm = lvm_retain(w->vm);
-  if (start_close(c)) return;
   c->method = schema_find_method(c->vm->schema, (const char *)GRPC_SLICE_START_PTR(c->details.method),
                                  GRPC_SLICE_LENGTH(c->details.method));
   if (c->method == NULL || !lvm_has_handler(c->vm, c->method)) {
@@ -310,7 +317,6 @@ static void on_new(call *c) {
 }
 
 static void on_close(call *c) {
-  c->closed = true;
   if (c->close_cancelled) c->cancelled = true;
   if (c->cancelled && c->wait != WAIT_NONE) lvm_wake(c);
 }
@@ -360,7 +366,10 @@ void call_on_tag(call_tag *tag, bool ok) {
   case TAG_CLOSE: on_close(c); break;
   case TAG_RECV: on_recv(c, ok); break;
   case TAG_SEND: on_send(c, ok); break;
-  default: break;                   /* TAG_FINISH: nothing more to do */
+  case TAG_FINISH:
+    if (c->close_with_finish) on_close(c);
+    break;
+  default: break;
   }
   maybe_free(c);
 }

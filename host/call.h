@@ -57,7 +57,8 @@ typedef struct call {
   int pending;                      /* batches given to gRPC, not yet back */
 
   int close_cancelled;              /* out parameter of RECV_CLOSE_ON_SERVER */
-  bool closed;
+  bool close_posted;
+  bool close_with_finish;           /* RECV_CLOSE_ON_SERVER went with the status */
   bool cancelled;                   /* sticky: the client went away or the deadline passed */
 
   grpc_byte_buffer *recv_buf;       /* out parameter of RECV_MESSAGE */
@@ -96,6 +97,13 @@ int call_request(struct worker *w);
 ** only places that do, so nothing below them ever sees a freed call.
 */
 void call_on_tag(call_tag *tag, bool ok);
+
+/*
+** The handler waits: from now on a cancel must wake it, so the call watches for
+** its close. A handler that never waits (most unary ones) has the close
+** received with its status instead: one batch, one event fewer per call.
+*/
+void call_watch_close(call *c);
 
 /* Starts receiving the next message into c->recv_buf. -1 if gRPC refused. */
 int call_recv(call *c);

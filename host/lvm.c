@@ -219,7 +219,10 @@ static void finish_with_error(call *c) {
 static void resume(call *c, int nargs) {
   int nresults;
   int status = lua_resume(c->co, c->vm->L, nargs, &nresults);
-  if (status == LUA_YIELD && c->wait != WAIT_NONE) return;
+  if (status == LUA_YIELD && c->wait != WAIT_NONE) {
+    call_watch_close(c);
+    return;
+  }
   if (status == LUA_YIELD) {
     call_finish(c, GRPC_STATUS_UNKNOWN,
                 "the handler yielded outside call:recv, call:send and grpc.sleep", NULL);

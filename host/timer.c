@@ -4,14 +4,14 @@
 ** disarmed in O(log n) when a sleeping call is cancelled.
 */
 #include <stdlib.h>
-#include <time.h>
+
+#include <grpc/support/time.h>
 
 #include "timer.h"
 
 int64_t timer_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  gpr_timespec t = gpr_now(GPR_CLOCK_MONOTONIC);
+  return t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
 void timer_init(timer *t) {

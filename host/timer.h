@@ -23,6 +23,7 @@ typedef struct timer_heap {
   size_t cap;
 } timer_heap;
 
+/* gRPC's monotonic clock, so an expiry can be a completion queue deadline as it is. */
 int64_t timer_now(void);
 
 void timer_init(timer *t);

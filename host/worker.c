@@ -18,14 +18,19 @@
 
 #define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
-static gpr_timespec next_deadline(const worker *w) {
-  int64_t wait = timer_next(&w->timers) - timer_now();
-  if (wait < 0) wait = 0;
-  if (wait > MAX_WAIT_NS) wait = MAX_WAIT_NS;
-  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(wait, GPR_TIMESPAN));
+/* The earliest timer, or the idle wake-up; without timers, the clock is read only once a second. */
+static gpr_timespec next_deadline(worker *w) {
+  if (w->timers.n == 0) {
+    if (w->idle_until == 0) w->idle_until = timer_now() + MAX_WAIT_NS;
+    return gpr_time_from_nanos(w->idle_until, GPR_CLOCK_MONOTONIC);
+  }
+  int64_t next = timer_next(&w->timers);
+  int64_t cap = timer_now() + MAX_WAIT_NS;
+  return gpr_time_from_nanos(next < cap ? next : cap, GPR_CLOCK_MONOTONIC);
 }
 
 static void fire_timers(worker *w) {
+  if (w->timers.n == 0) return;
   int64_t now = timer_now();
   timer *t;
   while ((t = timer_pop_due(&w->timers, now)) != NULL)
@@ -52,6 +57,7 @@ static void *run(void *arg) {
   for (;;) {
     grpc_event ev = grpc_completion_queue_next(w->cq, next_deadline(w), NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
+    if (ev.type == GRPC_QUEUE_TIMEOUT) w->idle_until = 0;
     adopt_offered(w);
     if (ev.type == GRPC_OP_COMPLETE) call_on_tag(ev.tag, ev.success != 0);
     fire_timers(w);

@@ -27,6 +27,7 @@ typedef struct worker {
   struct lvm *vm;                   /* owned: the Lua state new calls run in */
   _Atomic(struct lvm *) offered;    /* a reload's new state, adopted at the next event */
   timer_heap timers;
+  int64_t idle_until;               /* when an idle wait ends (monotonic ns), 0 once it has */
   codec_buf buf;                    /* scratch for encoding, reset per message */
   size_t posted;                    /* grpc_server_request_call slots outstanding */
   pthread_t thread;
