@@ -12,6 +12,7 @@
 #include <lauxlib.h>
 
 #include "call.h"
+#include "lcodec.h"
 #include "lgrpc.h"
 #include "lvm.h"
 #include "worker.h"
@@ -140,7 +141,7 @@ static const luaL_Reg functions[] = {
   {"now", lgrpc_now},
   {NULL, NULL}};
 
-void lgrpc_open(lua_State *L) {
+void lgrpc_open(lua_State *L, const schema *s) {
   luaL_newmetatable(L, STATUS_MT);
   lua_pushcfunction(L, status_tostring);
   lua_setfield(L, -2, "__tostring");
@@ -153,6 +154,7 @@ void lgrpc_open(lua_State *L) {
     lua_setfield(L, -2, status_names[i]);
   }
   lua_setfield(L, -2, "status");
+  lcodec_open(L, s);
 
   lua_pushvalue(L, -1);
   lua_setglobal(L, "grpc");

@@ -8,8 +8,10 @@
 #include <grpc/status.h>
 #include <lua.h>
 
-/* [-0, +0] Sets the global `grpc` and package.loaded.grpc. */
-void lgrpc_open(lua_State *L);
+#include "schema.h"
+
+/* [-0, +0] Sets the global `grpc` and package.loaded.grpc; s is the schema of the state. */
+void lgrpc_open(lua_State *L, const schema *s);
 
 /* [-0, +0, error] Ends the running handler with code and a formatted message. */
 int lgrpc_raise(lua_State *L, grpc_status_code code, const char *fmt, ...);

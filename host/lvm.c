@@ -48,7 +48,7 @@ static int init_state(lua_State *L) {
   const char *dir = lua_tostring(L, 2);
   int warn = lua_toboolean(L, 3);
   luaL_openlibs(L);
-  lgrpc_open(L);
+  lgrpc_open(L, vm->schema);
   lcall_open(L);
   set_package_paths(L, dir);
   lua_pushcfunction(L, scripts_load);
