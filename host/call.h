@@ -60,6 +60,7 @@ typedef struct call {
   bool close_posted;
   bool close_with_finish;           /* RECV_CLOSE_ON_SERVER went with the status */
   bool cancelled;                   /* sticky: the client went away or the deadline passed */
+  grpc_status_code killed;          /* sticky: the CPU guard stopped the handler with this */
 
   grpc_byte_buffer *recv_buf;       /* out parameter of RECV_MESSAGE */
   grpc_slice recv_bytes;            /* its bytes in one piece, while they are decoded */

@@ -24,10 +24,15 @@ static const char usage[] =
   "  --protoset FILE     descriptor set, or a directory of *.pb/*.protoset; repeatable (env HOST_PROTOSET;\n"
   "                      default protoset.pb beside the binary, else ./build/protoset.pb)\n"
   "  --workers N         worker threads, each with its own Lua state (default: number of CPUs)\n"
-  "  --max-streams N     concurrent streams per connection (default 100)\n"
+  "  --max-streams N     concurrent streams per connection (env FC_CONCURRENT_LIMIT, FC_INSTANCE_CONCURRENCY:\n"
+  "                      the function's instanceConcurrency on Function Compute; default 100)\n"
   "  --tls-cert F        PEM certificate chain; with --tls-key serves TLS instead of h2c\n"
   "  --tls-key F         PEM private key\n"
   "  --grace-ms N        on SIGTERM, how long calls in flight may take to finish (default 10000)\n"
+  "  --max-message-bytes N  largest request or reply message (default 4194304)\n"
+  "  --max-memory-mb N   memory cap of each worker's Lua state; 0 for none (default 256)\n"
+  "  --max-cpu-ms N      longest a handler may run without yielding; 0 for no limit (default 10000)\n"
+  "  --unsafe-lua        give scripts the whole standard library (os.execute, io.popen, debug, C modules)\n"
   "  --no-watch          do not watch scripts for changes\n"
   "  --check             load protosets and scripts, print what would be served, exit\n"
   "  --quiet             no log line per call\n"
@@ -35,7 +40,8 @@ static const char usage[] =
   "  --help              print this and exit\n";
 
 enum { OPT_PORT = 256, OPT_ADDRESS, OPT_SCRIPTS, OPT_PROTOSET, OPT_WORKERS, OPT_MAX_STREAMS,
-       OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_NO_WATCH, OPT_CHECK, OPT_QUIET,
+       OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_MAX_MESSAGE, OPT_MAX_MEMORY, OPT_MAX_CPU,
+       OPT_UNSAFE_LUA, OPT_NO_WATCH, OPT_CHECK, OPT_QUIET,
        OPT_VERSION, OPT_HELP };
 
 static const struct option options[] = {
@@ -48,6 +54,10 @@ static const struct option options[] = {
   {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
   {"tls-key", required_argument, NULL, OPT_TLS_KEY},
   {"grace-ms", required_argument, NULL, OPT_GRACE},
+  {"max-message-bytes", required_argument, NULL, OPT_MAX_MESSAGE},
+  {"max-memory-mb", required_argument, NULL, OPT_MAX_MEMORY},
+  {"max-cpu-ms", required_argument, NULL, OPT_MAX_CPU},
+  {"unsafe-lua", no_argument, NULL, OPT_UNSAFE_LUA},
   {"no-watch", no_argument, NULL, OPT_NO_WATCH},
   {"check", no_argument, NULL, OPT_CHECK},
   {"quiet", no_argument, NULL, OPT_QUIET},
@@ -110,8 +120,18 @@ static void set_defaults(config *c) {
   c->protosets[c->n_protosets++] = protoset;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   c->workers = cpus > 0 ? (int)cpus : 1;
+  /* Function Compute hands its runtimes the function's instanceConcurrency as FC_CONCURRENT_LIMIT
+     (its own runtimes read that); FC_INSTANCE_CONCURRENCY is accepted too. */
   c->max_streams = 100;
+  const char *limits[] = {"FC_CONCURRENT_LIMIT", "FC_INSTANCE_CONCURRENCY"};
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+    const char *v = getenv(limits[i]);
+    if (v != NULL && *v != '\0' && parse_int(v, 1, INT_MAX, &c->max_streams) == 0) break;
+  }
   c->grace_ms = 10000;
+  c->max_message_bytes = 4 * 1024 * 1024;
+  c->max_memory_mb = 256;
+  c->max_cpu_ms = 10000;
   c->watch = true;
 }
 
@@ -153,6 +173,18 @@ config_result config_parse(config *c, int argc, char **argv, char *err, size_t e
     case OPT_GRACE:
       if (parse_int(optarg, 0, INT_MAX, &c->grace_ms)) return bad_number("grace-ms", optarg, err, errlen);
       break;
+    case OPT_MAX_MESSAGE:
+      if (parse_int(optarg, 1, INT_MAX, &c->max_message_bytes))
+        return bad_number("max-message-bytes", optarg, err, errlen);
+      break;
+    case OPT_MAX_MEMORY:
+      if (parse_int(optarg, 0, 1 << 20, &c->max_memory_mb))
+        return bad_number("max-memory-mb", optarg, err, errlen);
+      break;
+    case OPT_MAX_CPU:
+      if (parse_int(optarg, 0, INT_MAX, &c->max_cpu_ms)) return bad_number("max-cpu-ms", optarg, err, errlen);
+      break;
+    case OPT_UNSAFE_LUA: c->unsafe_lua = true; break;
     case OPT_NO_WATCH: c->watch = false; break;
     case OPT_CHECK: c->check = true; break;
     case OPT_QUIET: c->quiet = true; break;

@@ -21,6 +21,10 @@ typedef struct config {
   const char *tls_cert;
   const char *tls_key;
   int grace_ms;        /* how long SIGTERM waits for calls in flight */
+  int max_message_bytes;
+  int max_memory_mb;   /* per Lua state; 0: no cap */
+  int max_cpu_ms;      /* Lua run without yielding; 0: no guard */
+  bool unsafe_lua;     /* the full standard library, no sandbox */
   bool watch;
   bool check;
   bool quiet;

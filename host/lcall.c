@@ -73,6 +73,9 @@ grpc_byte_buffer *lcall_encode_reply(lua_State *L, int idx, call *c) {
   } else if (codec_encode(L, idx, c->method->output, b, "reply", err, sizeof err)) {
     lgrpc_raise(L, GRPC_STATUS_INTERNAL, "%s", err);
   }
+  if (b->len > c->worker->max_message_bytes)
+    lgrpc_raise(L, GRPC_STATUS_RESOURCE_EXHAUSTED, "reply: %d bytes, more than --max-message-bytes %d",
+                (int)b->len, (int)c->worker->max_message_bytes);
   grpc_slice s = grpc_slice_from_copied_buffer(b->data, b->len);
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
   grpc_slice_unref(s);

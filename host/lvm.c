@@ -14,6 +14,7 @@
 #include "lcall.h"
 #include "lgrpc.h"
 #include "log.h"
+#include "lsandbox.h"
 #include "lvm.h"
 #include "scripts.h"
 #include "worker.h"
@@ -42,12 +43,14 @@ static void set_package_paths(lua_State *L, const char *dir) {
   lua_pop(L, 1);
 }
 
-/* [-3, +0] In protected mode: [vm dir warn] opens the libraries and loads the scripts. */
+/* [-3, +0] In protected mode: [vm cfg warn] opens the libraries and loads the scripts. */
 static int init_state(lua_State *L) {
   lvm *vm = lua_touserdata(L, 1);
-  const char *dir = lua_tostring(L, 2);
+  const config *cfg = lua_touserdata(L, 2);
   int warn = lua_toboolean(L, 3);
+  const char *dir = cfg->scripts_dir;
   luaL_openlibs(L);
+  if (!cfg->unsafe_lua) lsandbox_open(L, dir);
   lgrpc_open(L, vm->schema);
   lcall_open(L);
   set_package_paths(L, dir);
@@ -64,11 +67,15 @@ static int init_state(lua_State *L) {
   return 0;
 }
 
-lvm *lvm_new(schema *s, const char *dir, bool warn, char *err, size_t errlen) {
+lvm *lvm_new(schema *s, const config *cfg, bool warn, char *err, size_t errlen) {
   lvm *vm = calloc(1, sizeof *vm);
   size_t n_methods = schema_method_count(s);
-  if (vm != NULL) vm->has_handler = calloc(n_methods ? n_methods : 1, sizeof *vm->has_handler);
-  if (vm != NULL && vm->has_handler != NULL) vm->L = luaL_newstate();
+  if (vm != NULL) {
+    vm->guard.limit = (size_t)cfg->max_memory_mb << 20;
+    vm->guard.slice_limit = (int64_t)cfg->max_cpu_ms * 1000000;
+    vm->has_handler = calloc(n_methods ? n_methods : 1, sizeof *vm->has_handler);
+  }
+  if (vm != NULL && vm->has_handler != NULL) vm->L = lua_newstate(guard_alloc, &vm->guard);
   if (vm == NULL || vm->has_handler == NULL || vm->L == NULL) {
     snprintf(err, errlen, "out of memory for a Lua state");
     lvm_free(vm);
@@ -77,11 +84,15 @@ lvm *lvm_new(schema *s, const char *dir, bool warn, char *err, size_t errlen) {
   vm->schema = schema_retain(s);
   lua_atpanic(vm->L, on_panic);
   lua_gc(vm->L, LUA_GCGEN, 0, 0);
+  guard_install(vm->L);
   lua_pushcfunction(vm->L, init_state);
   lua_pushlightuserdata(vm->L, vm);
-  lua_pushstring(vm->L, dir);
+  lua_pushlightuserdata(vm->L, (void *)cfg);
   lua_pushboolean(vm->L, warn);
-  if (lua_pcall(vm->L, 3, 0, 0) != LUA_OK) {
+  guard_begin(&vm->guard, NULL);
+  int status = lua_pcall(vm->L, 3, 0, 0);
+  guard_end(&vm->guard);
+  if (status != LUA_OK) {
     const char *msg = lua_tostring(vm->L, -1);
     snprintf(err, errlen, "%s", msg ? msg : "error loading scripts (not a string)");
     lvm_free(vm);
@@ -202,8 +213,15 @@ static int describe_error(lua_State *L) {
   return 2;
 }
 
-static void finish_with_error(call *c) {
+static void finish_with_error(call *c, int status) {
   lua_State *L = c->vm->L;
+  if (status == LUA_ERRMEM) {
+    log_line(LOG_ERROR, "handler failed", "method", c->method->path, "status", "RESOURCE_EXHAUSTED",
+             "error", "the Lua state is out of memory (--max-memory-mb)", NULL);
+    call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "the handler ran out of memory", NULL);
+    lua_resetthread(c->co);
+    return;
+  }
   int top = lua_gettop(L);
   lua_pushcfunction(L, describe_error);
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->co_ref);
@@ -218,7 +236,9 @@ static void finish_with_error(call *c) {
 
 static void resume(call *c, int nargs) {
   int nresults;
+  guard_begin(&c->vm->guard, c);
   int status = lua_resume(c->co, c->vm->L, nargs, &nresults);
+  guard_end(&c->vm->guard);
   if (status == LUA_YIELD && c->wait != WAIT_NONE) {
     call_watch_close(c);
     return;
@@ -228,9 +248,11 @@ static void resume(call *c, int nargs) {
                 "the handler yielded outside call:recv, call:send and grpc.sleep", NULL);
     lua_resetthread(c->co);
   } else if (status != LUA_OK) {
-    finish_with_error(c);
+    finish_with_error(c, status);
   }
   end_coroutine(c);
+  /* Some allocations (luaL_Buffer's) fail without an emergency collection: collect now. */
+  if (status == LUA_ERRMEM) lua_gc(c->vm->L, LUA_GCCOLLECT);
 }
 
 void lvm_start(call *c) {

@@ -11,11 +11,14 @@
 
 #include <lua.h>
 
+#include "config.h"
+#include "guard.h"
 #include "schema.h"
 
 struct call;
 
 typedef struct lvm {
+  guard guard;                      /* its allocator's and hook's state */
   lua_State *L;
   schema *schema;                   /* shared with the other states of its version */
   int handlers_ref;                 /* registry: table method index + 1 -> handler */
@@ -25,11 +28,12 @@ typedef struct lvm {
 } lvm;
 
 /*
-** A new state with the grpc library and every script of dir loaded; it holds a
-** reference to s. NULL with the reason in err: "scripts/greeter.lua:3: '='
-** expected near 'x'". warn: log what serves nothing (once per version, not per state).
+** A new state, sandboxed and guarded as cfg says, with the grpc library and
+** every script of cfg's directory loaded; it holds a reference to s. NULL with
+** the reason in err: "scripts/greeter.lua:3: '=' expected near 'x'".
+** warn: log what serves nothing (once per version, not per state).
 */
-lvm *lvm_new(schema *s, const char *dir, bool warn, char *err, size_t errlen);
+lvm *lvm_new(schema *s, const config *cfg, bool warn, char *err, size_t errlen);
 void lvm_free(lvm *vm);
 
 /* No new call will run in vm: free it now, or when its last call ends. */

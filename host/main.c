@@ -91,7 +91,7 @@ static lvm **new_states(const config *cfg, schema *s, char *err, size_t errlen) 
     return NULL;
   }
   for (int i = 0; i < cfg->workers; i++) {
-    vms[i] = lvm_new(s, cfg->scripts_dir, i == 0, err, errlen);
+    vms[i] = lvm_new(s, cfg, i == 0, err, errlen);
     if (vms[i] != NULL) continue;
     while (i-- > 0) lvm_free(vms[i]);
     free(vms);

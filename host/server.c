@@ -28,15 +28,22 @@ static void free_workers(server *s) {
   s->workers = NULL;
 }
 
+static grpc_arg int_arg(const char *key, int value) {
+  grpc_arg a;
+  a.type = GRPC_ARG_INTEGER;
+  a.key = (char *)key;
+  a.value.integer = value;
+  return a;
+}
+
 static grpc_server *create_server(const config *cfg) {
-  grpc_arg args[2];
-  args[0].type = GRPC_ARG_INTEGER;
-  args[0].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
-  args[0].value.integer = cfg->max_streams;
-  /* A port in use must be an error, not a second server sharing it. */
-  args[1].type = GRPC_ARG_INTEGER;
-  args[1].key = GRPC_ARG_ALLOW_REUSEPORT;
-  args[1].value.integer = 0;
+  grpc_arg args[] = {
+    int_arg(GRPC_ARG_MAX_CONCURRENT_STREAMS, cfg->max_streams),
+    int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, cfg->max_message_bytes),
+    int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, cfg->max_message_bytes),
+    /* A port in use must be an error, not a second server sharing it. */
+    int_arg(GRPC_ARG_ALLOW_REUSEPORT, 0),
+  };
   grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
   return grpc_server_create(&channel_args, NULL);
 }
@@ -71,6 +78,7 @@ int server_start(server *s, const config *cfg, lvm **vms,
     w->id = i;
     w->server = s->gs;
     w->vm = vms[i];
+    w->max_message_bytes = (size_t)cfg->max_message_bytes;
     w->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->gs, w->cq, NULL);
   }

@@ -17,6 +17,7 @@ import atexit
 import os
 import re
 import shutil
+import importlib
 import signal
 import subprocess
 import sys
@@ -68,6 +69,22 @@ def _gen_stubs():
 
 
 pb = _gen_stubs()
+
+
+def load_stubs(name, include=os.path.join(TESTS_DIR, "proto")):
+    """Stubs of one more proto (tests/proto/NAME by default): messages and stubs in one namespace."""
+    out = os.path.dirname(pb.helloworld.__file__)
+    plugin = shutil.which("grpc_python_plugin")
+    cmd = ["protoc", "-I" + include, "--python_out=" + out, "--grpc_python_out=" + out,
+           "--plugin=protoc-gen-grpc_python=" + plugin, os.path.join(include, name)]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("protoc failed: %s\n%s" % (" ".join(cmd), r.stdout))
+    module = name[:-len(".proto")].replace("/", ".")
+    ns = types.SimpleNamespace()
+    for m in (importlib.import_module(module + "_pb2"), importlib.import_module(module + "_pb2_grpc")):
+        ns.__dict__.update({k: v for k, v in vars(m).items() if not k.startswith("_")})
+    return ns
 
 
 def marked_line(path, mark):
