@@ -12,6 +12,7 @@
 #include <lauxlib.h>
 
 #include "call.h"
+#include "health.h"
 #include "lcodec.h"
 #include "lgrpc.h"
 #include "lvm.h"
@@ -135,8 +136,18 @@ int lgrpc_raise_cancelled(lua_State *L, const call *c) {
   return lgrpc_raise(L, GRPC_STATUS_CANCELLED, "the call was cancelled");
 }
 
+/* grpc.set_health(service, "SERVING" | "NOT_SERVING"): what grpc.health.v1.Health answers for it */
+static int lgrpc_set_health(lua_State *L) {
+  static const char *const names[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN", NULL};
+  const char *service = luaL_checkstring(L, 1);
+  health_status status = (health_status)luaL_checkoption(L, 2, NULL, names);
+  if (health_set(service, status)) return luaL_error(L, "grpc.set_health: out of memory");
+  return 0;
+}
+
 static const luaL_Reg functions[] = {
   {"error", lgrpc_error},
+  {"set_health", lgrpc_set_health},
   {"sleep", lgrpc_sleep},
   {"now", lgrpc_now},
   {NULL, NULL}};

@@ -55,7 +55,7 @@ static int init_state(lua_State *L) {
   lcall_open(L);
   set_package_paths(L, dir);
   lua_pushcfunction(L, scripts_load);
-  lua_pushlightuserdata(L, vm->schema);
+  lua_pushlightuserdata(L, vm);
   lua_pushstring(L, dir);
   lua_pushboolean(L, warn);
   lua_call(L, 3, 1);

@@ -15,6 +15,8 @@
 #include <lauxlib.h>
 
 #include "config.h"
+#include "embedded.h"
+#include "health.h"
 #include "log.h"
 #include "lvm.h"
 #include "schema.h"
@@ -102,7 +104,8 @@ static lvm **new_states(const config *cfg, schema *s, char *err, size_t errlen) 
 
 /* Protosets and scripts loaded anew; NULL, with the reason in err, when any of them is broken. */
 static lvm **load(const config *cfg, char *err, size_t errlen) {
-  schema *s = schema_load(cfg->protosets, cfg->n_protosets, err, errlen);
+  schema *s = schema_load_with(builtin_protoset[0].data, builtin_protoset[0].size, cfg->protosets,
+                               cfg->n_protosets, err, errlen);
   if (s == NULL) return NULL;
   lvm **vms = new_states(cfg, s, err, errlen);
   schema_release(s);                /* the states hold it now */
@@ -202,12 +205,14 @@ int main(int argc, char **argv) {
   if (server_start(&srv, &cfg, vms, err, sizeof err) == 0) {
     log_ready(&srv, &cfg, srv.workers[0].vm);
     serve(&srv, &cfg, &signals);
+    health_drain();
     server_stop(&srv, cfg.grace_ms);
     log_line(LOG_INFO, "stopped", NULL);
   } else {
     status = fail("cannot serve", err);
   }
   free(vms);
+  health_free();
   grpc_shutdown();
   return status;
 }

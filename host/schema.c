@@ -668,12 +668,25 @@ static int link_services(loader *ld) {
 ** =======================================================
 */
 
+/* A set in memory: it is copied by unpacking, so the caller's bytes may be static. */
+static int load_bytes(loader *ld, const void *data, size_t size) {
+  FileSet *set = google__protobuf__file_descriptor_set__unpack(NULL, size, data);
+  if (set == NULL) return fail(ld, "protoset (built in): not a FileDescriptorSet");
+  return add_set(ld, set, "(built in)");
+}
+
 schema *schema_load(const char *const *paths, size_t n_paths, char *err, size_t errlen) {
+  return schema_load_with(NULL, 0, paths, n_paths, err, errlen);
+}
+
+schema *schema_load_with(const void *set, size_t size, const char *const *paths, size_t n_paths,
+                         char *err, size_t errlen) {
   loader ld = {calloc(1, sizeof(schema)), err, errlen};
   if (ld.s == NULL) {
     fail(&ld, "protoset: out of memory");
     return NULL;
   }
+  if (set != NULL && load_bytes(&ld, set, size) < 0) goto failed;
   for (size_t i = 0; i < n_paths; i++)
     if (load_path(&ld, paths[i]) < 0) goto failed;
   if (link_types(&ld) < 0 || link_services(&ld) < 0) goto failed;
@@ -701,6 +714,12 @@ schema *schema_retain(schema *s) {
 
 void schema_release(schema *s) {
   if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) schema_free(s);
+}
+
+size_t schema_file_count(const schema *s) { return s->n_files; }
+
+const FileProto *schema_file_at(const schema *s, size_t i) {
+  return i < s->n_files ? s->files[i].d : NULL;
 }
 
 size_t schema_service_count(const schema *s) { return s->n_services; }

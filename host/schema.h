@@ -99,7 +99,15 @@ struct schema_service {
 ** one-line reason naming the file in err.
 */
 schema *schema_load(const char *const *paths, size_t n_paths, char *err, size_t errlen);
+/* The same, after a descriptor set already in memory (the host's built-in one), whose files come first. */
+schema *schema_load_with(const void *set, size_t size, const char *const *paths, size_t n_paths,
+                         char *err, size_t errlen);
 void schema_free(schema *s);
+
+/* The files of the schema (FileDescriptorProtos), for server reflection. */
+struct Google__Protobuf__FileDescriptorProto;
+size_t schema_file_count(const schema *s);
+const struct Google__Protobuf__FileDescriptorProto *schema_file_at(const schema *s, size_t i);
 
 /*
 ** A loaded schema has one reference; every Lua state built on it takes one

@@ -11,8 +11,10 @@
 
 #include <lauxlib.h>
 
+#include "embedded.h"
+#include "lbuiltin.h"
 #include "log.h"
-#include "schema.h"
+#include "lvm.h"
 #include "scripts.h"
 
 #define DIRLIST_MT "host.dirlist"
@@ -55,18 +57,18 @@ static dirlist *list_scripts(lua_State *L, const char *dir) {
   return d;
 }
 
-/* The service a script serves: its `service` field, else its file name; NULL to serve none. */
-static const schema_service *service_of(lua_State *L, const schema *s, const char *file,
-                                        const char *stem, int warn) {
-  if (lua_getfield(L, -1, "service") != LUA_TNIL) {
-    const char *name = lua_tostring(L, -1);
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: field 'service' must be a string", file);
-    const schema_service *svc = schema_find_service(s, name);
-    if (svc == NULL) luaL_error(L, "%s: service '%s' is not in any protoset", file, name);
-    lua_pop(L, 1);
-    return svc;
-  }
-  lua_pop(L, 1);
+/* The service named in a script's `service` field. */
+static const schema_service *named_service(lua_State *L, const schema *s, const char *file, int idx) {
+  if (lua_type(L, idx) != LUA_TSTRING)
+    luaL_error(L, "%s: 'service' must be a service name or an array of them", file);
+  const schema_service *svc = schema_find_service(s, lua_tostring(L, idx));
+  if (svc == NULL) luaL_error(L, "%s: service '%s' is not in any protoset", file, lua_tostring(L, idx));
+  return svc;
+}
+
+/* The service whose simple name is the file's name, ignoring case; NULL when none is. */
+static const schema_service *stem_service(lua_State *L, const schema *s, const char *file,
+                                          const char *stem, int warn) {
   const schema_service *found = NULL;
   for (size_t i = 0; i < schema_service_count(s); i++) {
     const schema_service *svc = schema_service_at(s, i);
@@ -88,10 +90,10 @@ static const schema_method *method_named(const schema_service *svc, const char *
   return NULL;
 }
 
-/* [-0, +0] Every function in the script's table [-1] must be a method of svc. */
-static void check_functions(lua_State *L, const schema_service *svc, const char *file) {
+/* [-0, +0] Every function in the script's table t must be a method of svc. */
+static void check_functions(lua_State *L, int t, const schema_service *svc, const char *file) {
   lua_pushnil(L);
-  while (lua_next(L, -2)) {
+  while (lua_next(L, t)) {
     if (lua_type(L, -1) == LUA_TFUNCTION) {
       const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
       if (name == NULL || method_named(svc, name) == NULL) {
@@ -110,18 +112,49 @@ static void check_functions(lua_State *L, const schema_service *svc, const char 
   }
 }
 
-/* [-0, +0] Puts the script's [-1] handlers into the handlers table at h; served (h + 1) maps services to scripts. */
-static void add_handlers(lua_State *L, int h, const schema_service *svc, const char *file) {
-  if (lua_getfield(L, h + 1, svc->full_name) == LUA_TSTRING)
+/*
+** [-0, +0] Puts the handlers of the script's table t for svc into the handlers
+** table at h; served (h + 1) maps services to scripts. A user's script serves a
+** service once; a built-in one gives way to a user's.
+*/
+static void serve(lua_State *L, int h, int t, const schema_service *svc, const char *file, int builtin) {
+  int taken = lua_getfield(L, h + 1, svc->full_name) == LUA_TSTRING;
+  if (taken && !builtin)
     luaL_error(L, "%s: %s is served by %s already", file, svc->full_name, lua_tostring(L, -1));
   lua_pop(L, 1);
+  if (taken) return;
+  check_functions(L, t, svc, file);
   lua_pushstring(L, file);
   lua_setfield(L, h + 1, svc->full_name);
   for (size_t i = 0; i < svc->n_methods; i++) {
     const schema_method *m = &svc->methods[i];
-    if (lua_getfield(L, -1, m->name) == LUA_TFUNCTION) lua_rawseti(L, h, (lua_Integer)m->index + 1);
+    if (lua_getfield(L, t, m->name) == LUA_TFUNCTION) lua_rawseti(L, h, (lua_Integer)m->index + 1);
     else lua_pop(L, 1);
   }
+}
+
+/*
+** [-1, +0] Registers the script's table on top for what it serves: its `service`
+** field (a name, or an array of names), else the service its file stem names.
+*/
+static void register_script(lua_State *L, const schema *s, int h, const char *file,
+                            const char *stem, int warn, int builtin) {
+  int t = lua_gettop(L);
+  if (!lua_istable(L, t))
+    luaL_error(L, "%s: must return a table of handler functions, got %s", file, luaL_typename(L, t));
+  int type = lua_getfield(L, t, "service");
+  if (type == LUA_TTABLE) {
+    for (lua_Integer i = 1; lua_rawgeti(L, t + 1, i) != LUA_TNIL; i++) {
+      serve(L, h, t, named_service(L, s, file, -1), file, builtin);
+      lua_pop(L, 1);
+    }
+  } else if (type != LUA_TNIL) {
+    serve(L, h, t, named_service(L, s, file, -1), file, builtin);
+  } else {
+    const schema_service *svc = stem_service(L, s, file, stem, warn);
+    if (svc != NULL) serve(L, h, t, svc, file, builtin);
+  }
+  lua_settop(L, t - 1);
 }
 
 /* [-0, +0] Runs one script and registers what it serves in the handlers table at h. */
@@ -131,25 +164,32 @@ static void load_script(lua_State *L, const schema *s, int h, const char *dir, c
   const char *stem = lua_pushlstring(L, name, strlen(name) - 4);
   if (luaL_loadfilex(L, file, "t") != LUA_OK) lua_error(L);
   lua_call(L, 0, 1);
-  if (!lua_istable(L, -1))
-    luaL_error(L, "%s: must return a table of handler functions, got %s", file, luaL_typename(L, -1));
-  const schema_service *svc = service_of(L, s, file, stem, warn);
-  if (svc != NULL) {
-    check_functions(L, svc, file);
-    add_handlers(L, h, svc, file);
+  register_script(L, s, h, file, stem, warn, 0);
+  lua_pop(L, 2);
+}
+
+/* [-0, +0] The built-in services' scripts, given the `host` table, for what no user script serves. */
+static void load_builtins(lua_State *L, lvm *vm, int h) {
+  for (const embedded_file *f = builtin_scripts; f->name != NULL; f++) {
+    const char *chunk = lua_pushfstring(L, "=builtin/%s", f->name);
+    if (luaL_loadbufferx(L, (const char *)f->data, f->size, chunk, "t") != LUA_OK) lua_error(L);
+    lbuiltin_push(L, vm);
+    lua_call(L, 1, 1);
+    register_script(L, vm->schema, h, chunk + 1, "", 0, 1);
+    lua_pop(L, 1);
   }
-  lua_pop(L, 3);
 }
 
 int scripts_load(lua_State *L) {
-  const schema *s = lua_touserdata(L, 1);
+  lvm *vm = lua_touserdata(L, 1);
   const char *dir = luaL_checkstring(L, 2);
   int warn = lua_toboolean(L, 3);
   dirlist *d = list_scripts(L, dir);
-  lua_createtable(L, (int)schema_method_count(s), 0);
+  lua_createtable(L, (int)schema_method_count(vm->schema), 0);
   int h = lua_gettop(L);
   lua_newtable(L);
-  for (int i = 0; i < d->n; i++) load_script(L, s, h, dir, d->entries[i]->d_name, warn);
+  for (int i = 0; i < d->n; i++) load_script(L, vm->schema, h, dir, d->entries[i]->d_name, warn);
+  load_builtins(L, vm, h);
   lua_pop(L, 1);
   return 1;
 }

@@ -1,0 +1,20 @@
+# cmake -DOUT=file.c -DNAME=symbol -DFILES=a,b -DBASE=dir -P embed.cmake
+# Writes a C file holding each input's bytes, as `const embedded_file NAME[]`, ended by a
+# {NULL, NULL, 0} entry; each entry's name is the file's path relative to BASE.
+string(REPLACE "," ";" FILES "${FILES}")
+set(body "#include \"embedded.h\"\n\n")
+set(entries "")
+set(i 0)
+foreach(f ${FILES})
+  file(READ ${f} hex HEX)
+  file(SIZE ${f} size)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(REGEX REPLACE "(0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,)" "\\1\n  " bytes "${bytes}")
+  file(RELATIVE_PATH rel ${BASE} ${f})
+  string(APPEND body "static const unsigned char file${i}[] = {\n  ${bytes}0x00};\n\n")
+  string(APPEND entries "  {\"${rel}\", file${i}, ${size}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "const embedded_file ${NAME}[] = {\n${entries}  {0, 0, 0}};\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(RENAME ${OUT}.tmp ${OUT})
