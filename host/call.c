@@ -122,6 +122,11 @@ static size_t add_headers_op(call *c, grpc_op *op) {
   op->op = GRPC_OP_SEND_INITIAL_METADATA;
   op->data.send_initial_metadata.count = c->headers.n;
   op->data.send_initial_metadata.metadata = c->headers.items;
+  /* The core picks gzip or deflate from what the client accepts, or nothing. */
+  if (c->worker->compress_min_bytes > 0) {
+    op->data.send_initial_metadata.maybe_compression_level.is_set = 1;
+    op->data.send_initial_metadata.maybe_compression_level.level = GRPC_COMPRESS_LEVEL_LOW;
+  }
   return 1;
 }
 
@@ -129,7 +134,9 @@ static size_t add_message_op(call *c, grpc_op *op, grpc_byte_buffer *bb) {
   memset(op, 0, sizeof *op);
   op->op = GRPC_OP_SEND_MESSAGE;
   op->data.send_message.send_message = bb;
-  c->bytes_out += grpc_byte_buffer_length(bb);
+  size_t len = grpc_byte_buffer_length(bb);
+  if (len < c->worker->compress_min_bytes) op->flags = GRPC_WRITE_NO_COMPRESS;
+  c->bytes_out += len;
   return 1;
 }
 
@@ -207,6 +214,26 @@ int call_send(call *c, grpc_byte_buffer *bb) {
   return 1;
 }
 
+/* Takes k and v: appended, or unreferenced when the list cannot grow. */
+static int metadata_append(call_metadata *list, grpc_slice k, grpc_slice v) {
+  if (list->n == list->cap) {
+    size_t cap = list->cap ? list->cap * 2 : 4;
+    grpc_metadata *items = realloc(list->items, cap * sizeof *items);
+    if (items == NULL) {
+      grpc_slice_unref(k);
+      grpc_slice_unref(v);
+      return -1;
+    }
+    list->items = items;
+    list->cap = cap;
+  }
+  grpc_metadata *md = &list->items[list->n++];
+  memset(md, 0, sizeof *md);
+  md->key = k;
+  md->value = v;
+  return 0;
+}
+
 int call_metadata_add(call_metadata *list, const char *key, size_t klen,
                       const char *value, size_t vlen, char *err, size_t errlen) {
   grpc_slice k = grpc_slice_from_copied_buffer(key, klen);
@@ -218,26 +245,20 @@ int call_metadata_add(call_metadata *list, const char *key, size_t klen,
     problem = "is reserved for gRPC";
   else if (!grpc_is_binary_header(k) && !grpc_header_nonbin_value_is_legal(v))
     problem = "has a value with characters not allowed in text metadata (use a -bin key)";
-  if (problem == NULL && list->n == list->cap) {
-    size_t cap = list->cap ? list->cap * 2 : 4;
-    grpc_metadata *items = realloc(list->items, cap * sizeof *items);
-    if (items == NULL) problem = "could not be stored: out of memory";
-    else {
-      list->items = items;
-      list->cap = cap;
-    }
-  }
   if (problem != NULL) {
-    snprintf(err, errlen, "metadata key '%.*s' %s", (int)(klen > 64 ? 64 : klen), key, problem);
     grpc_slice_unref(k);
     grpc_slice_unref(v);
-    return -1;
+  } else if (metadata_append(list, k, v)) {
+    problem = "could not be stored: out of memory";
   }
-  grpc_metadata *md = &list->items[list->n++];
-  memset(md, 0, sizeof *md);
-  md->key = k;
-  md->value = v;
-  return 0;
+  if (problem == NULL) return 0;
+  snprintf(err, errlen, "metadata key '%.*s' %s", (int)(klen > 64 ? 64 : klen), key, problem);
+  return -1;
+}
+
+int call_status_details(call *c, const char *status, size_t len) {
+  return metadata_append(&c->trailers, grpc_slice_from_static_string("grpc-status-details-bin"),
+                         grpc_slice_from_copied_buffer(status, len));
 }
 
 const grpc_slice *call_find_metadata(const call *c, const char *key) {

@@ -129,6 +129,9 @@ int call_metadata_add(call_metadata *list, const char *key, size_t klen,
 /* The handler's grpc.sleep is over. */
 void call_on_timer(call *c);
 
+/* Sends status, a google.rpc.Status, as grpc-status-details-bin (rich errors). -1 when out of memory. */
+int call_status_details(call *c, const char *status, size_t len);
+
 /* The value of a request metadata key, or NULL. */
 const grpc_slice *call_find_metadata(const call *c, const char *key);
 

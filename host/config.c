@@ -30,6 +30,8 @@ static const char usage[] =
   "  --tls-key F         PEM private key\n"
   "  --grace-ms N        on SIGTERM, how long calls in flight may take to finish (default 10000)\n"
   "  --max-message-bytes N  largest request or reply message (default 4194304)\n"
+  "  --compress-min-bytes N  compress replies this large when the client accepts gzip or deflate;\n"
+  "                      0 never (default 1024)\n"
   "  --max-memory-mb N   memory cap of each worker's Lua state; 0 for none (default 256)\n"
   "  --max-cpu-ms N      longest a handler may run without yielding; 0 for no limit (default 10000)\n"
   "  --unsafe-lua        give scripts the whole standard library (os.execute, io.popen, debug, C modules)\n"
@@ -40,7 +42,7 @@ static const char usage[] =
   "  --help              print this and exit\n";
 
 enum { OPT_PORT = 256, OPT_ADDRESS, OPT_SCRIPTS, OPT_PROTOSET, OPT_WORKERS, OPT_MAX_STREAMS,
-       OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_MAX_MESSAGE, OPT_MAX_MEMORY, OPT_MAX_CPU,
+       OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_MAX_MESSAGE, OPT_COMPRESS, OPT_MAX_MEMORY, OPT_MAX_CPU,
        OPT_UNSAFE_LUA, OPT_NO_WATCH, OPT_CHECK, OPT_QUIET,
        OPT_VERSION, OPT_HELP };
 
@@ -55,6 +57,7 @@ static const struct option options[] = {
   {"tls-key", required_argument, NULL, OPT_TLS_KEY},
   {"grace-ms", required_argument, NULL, OPT_GRACE},
   {"max-message-bytes", required_argument, NULL, OPT_MAX_MESSAGE},
+  {"compress-min-bytes", required_argument, NULL, OPT_COMPRESS},
   {"max-memory-mb", required_argument, NULL, OPT_MAX_MEMORY},
   {"max-cpu-ms", required_argument, NULL, OPT_MAX_CPU},
   {"unsafe-lua", no_argument, NULL, OPT_UNSAFE_LUA},
@@ -130,6 +133,7 @@ static void set_defaults(config *c) {
   }
   c->grace_ms = 10000;
   c->max_message_bytes = 4 * 1024 * 1024;
+  c->compress_min_bytes = 1024;
   c->max_memory_mb = 256;
   c->max_cpu_ms = 10000;
   c->watch = true;
@@ -176,6 +180,10 @@ config_result config_parse(config *c, int argc, char **argv, char *err, size_t e
     case OPT_MAX_MESSAGE:
       if (parse_int(optarg, 1, INT_MAX, &c->max_message_bytes))
         return bad_number("max-message-bytes", optarg, err, errlen);
+      break;
+    case OPT_COMPRESS:
+      if (parse_int(optarg, 0, INT_MAX, &c->compress_min_bytes))
+        return bad_number("compress-min-bytes", optarg, err, errlen);
       break;
     case OPT_MAX_MEMORY:
       if (parse_int(optarg, 0, 1 << 20, &c->max_memory_mb))

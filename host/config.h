@@ -22,6 +22,7 @@ typedef struct config {
   const char *tls_key;
   int grace_ms;        /* how long SIGTERM waits for calls in flight */
   int max_message_bytes;
+  int compress_min_bytes;  /* replies this large are compressed if the client accepts it; 0: never */
   int max_memory_mb;   /* per Lua state; 0: no cap */
   int max_cpu_ms;      /* Lua run without yielding; 0: no guard */
   bool unsafe_lua;     /* the full standard library, no sandbox */

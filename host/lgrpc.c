@@ -32,11 +32,18 @@ const char *lgrpc_status_name(grpc_status_code code) {
   return code >= 0 && code < N_STATUS ? status_names[code] : "UNKNOWN";
 }
 
-/* [-1, +0, error] Raises a status object with code and the message on top of the stack. */
-static int raise_status(lua_State *L, grpc_status_code code) {
-  lua_createtable(L, 0, 2);
+/*
+** [-1, +0, error] Raises a status object with code and the message on top of
+** the stack, and the details at index details unless it is 0.
+*/
+static int raise_status(lua_State *L, grpc_status_code code, int details) {
+  lua_createtable(L, 0, 3);
   lua_insert(L, -2);
   lua_setfield(L, -2, "message");
+  if (details != 0) {
+    lua_pushvalue(L, details);
+    lua_setfield(L, -2, "details");
+  }
   lua_pushinteger(L, code);
   lua_setfield(L, -2, "code");
   luaL_setmetatable(L, STATUS_MT);
@@ -48,7 +55,7 @@ int lgrpc_raise(lua_State *L, grpc_status_code code, const char *fmt, ...) {
   va_start(ap, fmt);
   lua_pushvfstring(L, fmt, ap);
   va_end(ap);
-  return raise_status(L, code);
+  return raise_status(L, code, 0);
 }
 
 int lgrpc_status_of(lua_State *L, int idx, grpc_status_code *code, const char **message) {
@@ -81,11 +88,14 @@ static grpc_status_code check_code(lua_State *L, int arg) {
   return (grpc_status_code)code;
 }
 
-/* grpc.error(code, message) */
+/* grpc.error(code, message [, details]): details, a list of google.protobuf.Any tables */
 static int lgrpc_error(lua_State *L) {
   grpc_status_code code = check_code(L, 1);
-  lua_pushstring(L, luaL_optstring(L, 2, ""));
-  return raise_status(L, code);
+  const char *message = luaL_optstring(L, 2, "");
+  int details = lua_isnoneornil(L, 3) ? 0 : 3;
+  if (details) luaL_checktype(L, 3, LUA_TTABLE);
+  lua_pushstring(L, message);
+  return raise_status(L, code, details);
 }
 
 static int status_tostring(lua_State *L) {

@@ -11,6 +11,7 @@
 #include <lualib.h>
 
 #include "call.h"
+#include "codec.h"
 #include "lcall.h"
 #include "lgrpc.h"
 #include "log.h"
@@ -187,8 +188,38 @@ static void end_coroutine(call *c) {
 }
 
 /*
-** [-0, +2] In protected mode: [co] reads the error that killed co into a
-** status code (integer) and a message; logs script errors with a traceback.
+** [-0, +1] The google.rpc.Status of a status object at the top of co that has
+** details, encoded; nil when it has none. A bad detail is logged and left out.
+*/
+static void push_status_details(lua_State *L, lua_State *co, call *c, grpc_status_code code,
+                                const char *msg) {
+  const schema_message *status = schema_find_message(c->vm->schema, "google.rpc.Status");
+  lua_getfield(co, -1, "details");
+  lua_xmove(co, L, 1);
+  if (!lua_istable(L, -1) || status == NULL) return;
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, code);
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "message");
+  lua_rotate(L, -2, 1);
+  lua_setfield(L, -2, "details");
+  char err[256];
+  codec_buf *b = &c->worker->buf;
+  if (codec_encode(L, -1, status, b, "grpc.error", err, sizeof err)) {
+    log_line(LOG_ERROR, "grpc.error details left out", "method", c->method->path, "error", err,
+             "hint", "each detail is a google.protobuf.Any, as grpc.any_pack makes", NULL);
+    lua_pushnil(L);
+  } else {
+    lua_pushlstring(L, b->data, b->len);
+  }
+  lua_remove(L, -2);
+}
+
+/*
+** [-0, +3] In protected mode: [co] reads the error that killed co into a
+** status code (integer), a message, and the encoded google.rpc.Status of its
+** details or nil; logs script errors with a traceback.
 */
 static int describe_error(lua_State *L) {
   lua_State *co = lua_tothread(L, 1);
@@ -199,18 +230,21 @@ static int describe_error(lua_State *L) {
     if (code == GRPC_STATUS_INTERNAL)
       log_line(LOG_ERROR, "handler failed", "method", c->method->path,
                "status", lgrpc_status_name(code), "error", msg, NULL);
-  } else {
-    code = GRPC_STATUS_UNKNOWN;
-    msg = lua_tostring(co, -1);
-    if (msg == NULL) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(co, -1));
-    luaL_traceback(L, co, NULL, 0);
-    log_line(LOG_ERROR, "handler failed", "method", c->method->path, "status", "UNKNOWN",
-             "error", msg, "traceback", lua_tostring(L, -1), NULL);
-    lua_pop(L, 1);
+    lua_pushinteger(L, code);
+    lua_pushstring(L, msg);
+    push_status_details(L, co, c, code, msg);
+    return 3;
   }
-  lua_pushinteger(L, code);
+  msg = lua_tostring(co, -1);
+  if (msg == NULL) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(co, -1));
+  luaL_traceback(L, co, NULL, 0);
+  log_line(LOG_ERROR, "handler failed", "method", c->method->path, "status", "UNKNOWN",
+           "error", msg, "traceback", lua_tostring(L, -1), NULL);
+  lua_pop(L, 1);
+  lua_pushinteger(L, GRPC_STATUS_UNKNOWN);
   lua_pushstring(L, msg);
-  return 2;
+  lua_pushnil(L);
+  return 3;
 }
 
 static void finish_with_error(call *c, int status) {
@@ -225,9 +259,12 @@ static void finish_with_error(call *c, int status) {
   int top = lua_gettop(L);
   lua_pushcfunction(L, describe_error);
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->co_ref);
-  if (lua_pcall(L, 1, 2, 0) == LUA_OK)
-    call_finish(c, (grpc_status_code)lua_tointeger(L, -2), lua_tostring(L, -1), NULL);
-  else
+  if (lua_pcall(L, 1, 3, 0) == LUA_OK) {
+    size_t len;
+    const char *details = lua_tolstring(L, -1, &len);
+    if (details != NULL) call_status_details(c, details, len);
+    call_finish(c, (grpc_status_code)lua_tointeger(L, -3), lua_tostring(L, -2), NULL);
+  } else
     call_finish(c, GRPC_STATUS_UNKNOWN, "the handler failed and its error could not be read", NULL);
   lua_settop(L, top);
   /* Run the coroutine's pending <close> variables, as coroutine.close would. */

@@ -79,6 +79,7 @@ int server_start(server *s, const config *cfg, lvm **vms,
     w->server = s->gs;
     w->vm = vms[i];
     w->max_message_bytes = (size_t)cfg->max_message_bytes;
+    w->compress_min_bytes = (size_t)cfg->compress_min_bytes;
     w->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->gs, w->cq, NULL);
   }

@@ -30,6 +30,7 @@ typedef struct worker {
   int64_t idle_until;               /* when an idle wait ends (monotonic ns), 0 once it has */
   codec_buf buf;                    /* scratch for encoding, reset per message */
   size_t max_message_bytes;
+  size_t compress_min_bytes;        /* 0: never compress */
   size_t posted;                    /* grpc_server_request_call slots outstanding */
   pthread_t thread;
   bool running;                     /* the thread was started */

@@ -87,6 +87,17 @@ def load_stubs(name, include=os.path.join(TESTS_DIR, "proto")):
     return ns
 
 
+def load_stubs_as(path, as_name):
+    """Stubs of the proto at path under a module name of its own: for protos whose package
+    path (grpc.*, google.*) would clash with an installed Python package."""
+    tmp = tempfile.mkdtemp(prefix="stubs-")
+    shutil.copy(path, os.path.join(tmp, as_name))
+    try:
+        return load_stubs(as_name, include=tmp)
+    finally:
+        shutil.rmtree(tmp, True)
+
+
 def marked_line(path, mark):
     """1-based number of the line of `path` holding `-- MARK: mark`."""
     with open(path) as f:

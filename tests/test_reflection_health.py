@@ -3,28 +3,19 @@ a client with no .proto files lists every service, fetches its descriptors and c
 probe sees SERVING, what a script sets, and NOT_SERVING once the host drains."""
 
 import os
-import queue
-import shutil
 import signal
-import tempfile
 import unittest
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from harness import Host, HostTestCase, load_stubs, rpc
+from harness import Host, HostTestCase, load_stubs, load_stubs_as, rpc
 
 GRPC_PROTO = "/usr/share/grpc-proto"
 
 
 def stubs(path, as_name):
-    """Client stubs of a grpc-proto file, under a module name of its own (not grpc.*)."""
-    tmp = tempfile.mkdtemp(prefix="grpcproto-")
-    shutil.copy(os.path.join(GRPC_PROTO, path), os.path.join(tmp, as_name))
-    try:
-        return load_stubs(as_name, include=tmp)
-    finally:
-        shutil.rmtree(tmp, True)
+    return load_stubs_as(os.path.join(GRPC_PROTO, path), as_name)
 
 
 refl = stubs("grpc/reflection/v1/reflection.proto", "reflection_v1.proto")

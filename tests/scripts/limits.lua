@@ -20,6 +20,10 @@ function M.Run(req)
   return { ok = ok, value = tostring(value) }
 end
 
+function M.Raise(req)
+  return assert(load(req.code, "=probe"))()
+end
+
 function M.Echo(req)
   return { size = req.size, data = string.rep("b", req.size) }
 end
