@@ -191,6 +191,10 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   lvm **vms = load(&cfg, err, sizeof err);
+  if (vms == NULL && cfg.check) {
+    printf("%s\n", err);           /* every error found, one a line */
+    return 1;
+  }
   if (vms == NULL) return fail("cannot load the protosets and scripts", err);
   if (cfg.check) {
     print_served(vms[0]);

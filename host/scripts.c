@@ -168,6 +168,28 @@ static void load_script(lua_State *L, const schema *s, int h, const char *dir, c
   lua_pop(L, 2);
 }
 
+/* [-6, +0] In protected mode: [vm handlers served dir name warn] loads one script. */
+static int load_one(lua_State *L) {
+  lvm *vm = lua_touserdata(L, 1);
+  load_script(L, vm->schema, 2, lua_tostring(L, 4), lua_tostring(L, 5), lua_toboolean(L, 6));
+  return 0;
+}
+
+/* [-0, +0, error] Raises the errors in the array at idx, one a line, if there are any. */
+static void raise_all(lua_State *L, int idx) {
+  lua_Integer n = luaL_len(L, idx);
+  if (n == 0) return;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (i > 1) luaL_addchar(&b, '\n');
+    lua_rawgeti(L, idx, i);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  lua_error(L);
+}
+
 /* [-0, +0] The built-in services' scripts, given the `host` table, for what no user script serves. */
 static void load_builtins(lua_State *L, lvm *vm, int h) {
   for (const embedded_file *f = builtin_scripts; f->name != NULL; f++) {
@@ -187,9 +209,20 @@ int scripts_load(lua_State *L) {
   dirlist *d = list_scripts(L, dir);
   lua_createtable(L, (int)schema_method_count(vm->schema), 0);
   int h = lua_gettop(L);
-  lua_newtable(L);
-  for (int i = 0; i < d->n; i++) load_script(L, vm->schema, h, dir, d->entries[i]->d_name, warn);
+  lua_newtable(L);                  /* served, at h + 1 */
+  lua_newtable(L);                  /* errors, at h + 2: every broken script is named, not just the first */
+  for (int i = 0; i < d->n; i++) {
+    lua_pushcfunction(L, load_one);
+    lua_pushlightuserdata(L, vm);
+    lua_pushvalue(L, h);
+    lua_pushvalue(L, h + 1);
+    lua_pushstring(L, dir);
+    lua_pushstring(L, d->entries[i]->d_name);
+    lua_pushboolean(L, warn);
+    if (lua_pcall(L, 6, 0, 0) != LUA_OK) lua_rawseti(L, h + 2, luaL_len(L, h + 2) + 1);
+  }
+  raise_all(L, h + 2);
   load_builtins(L, vm, h);
-  lua_pop(L, 1);
+  lua_pop(L, 2);
   return 1;
 }

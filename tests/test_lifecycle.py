@@ -147,6 +147,15 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(code, 1, out)
         self.assertRegex(out, r"greeter\.lua:[56]\b")
 
+    def test_check_names_every_broken_script(self):
+        d = scripts_dir(self.tmp, {"greeter.lua": BROKEN_LUA, "zz_boom.lua": "error('boom')\n",
+                                   "aa_stray.lua": "return { service = 'no.Such' }\n"})
+        code, out = run_host_once(self.base_args(scripts=d) + ["--check"], env=clean_env())
+        self.assertEqual(code, 1, out)
+        self.assertRegex(out, r"greeter\.lua:[56]\b")
+        self.assertIn("zz_boom.lua:1: boom", out)
+        self.assertIn("aa_stray.lua: service 'no.Such' is not in any protoset", out)
+
     def test_missing_protoset(self):
         missing = os.path.join(self.tmp, "no-such.pb")
         for extra in (["--check"], []):
