@@ -38,12 +38,13 @@ static const char usage[] =
   "  --no-watch          do not watch scripts for changes\n"
   "  --check             load protosets and scripts, print what would be served, exit\n"
   "  --quiet             no log line per call\n"
+  "  --log-format F      logfmt (default) or json\n"
   "  --version           print the version and exit\n"
   "  --help              print this and exit\n";
 
 enum { OPT_PORT = 256, OPT_ADDRESS, OPT_SCRIPTS, OPT_PROTOSET, OPT_WORKERS, OPT_MAX_STREAMS,
        OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_MAX_MESSAGE, OPT_COMPRESS, OPT_MAX_MEMORY, OPT_MAX_CPU,
-       OPT_UNSAFE_LUA, OPT_NO_WATCH, OPT_CHECK, OPT_QUIET,
+       OPT_UNSAFE_LUA, OPT_NO_WATCH, OPT_CHECK, OPT_QUIET, OPT_LOG_FORMAT,
        OPT_VERSION, OPT_HELP };
 
 static const struct option options[] = {
@@ -64,6 +65,7 @@ static const struct option options[] = {
   {"no-watch", no_argument, NULL, OPT_NO_WATCH},
   {"check", no_argument, NULL, OPT_CHECK},
   {"quiet", no_argument, NULL, OPT_QUIET},
+  {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
   {"version", no_argument, NULL, OPT_VERSION},
   {"help", no_argument, NULL, OPT_HELP},
   {NULL, 0, NULL, 0},
@@ -196,6 +198,13 @@ config_result config_parse(config *c, int argc, char **argv, char *err, size_t e
     case OPT_NO_WATCH: c->watch = false; break;
     case OPT_CHECK: c->check = true; break;
     case OPT_QUIET: c->quiet = true; break;
+    case OPT_LOG_FORMAT:
+      if (strcmp(optarg, "json") != 0 && strcmp(optarg, "logfmt") != 0) {
+        snprintf(err, errlen, "--log-format: '%s' is neither logfmt nor json", optarg);
+        return CONFIG_ERROR;
+      }
+      c->log_json = strcmp(optarg, "json") == 0;
+      break;
     case OPT_VERSION:
       printf("host %s\n", HOST_VERSION);
       return CONFIG_EXIT;

@@ -29,6 +29,7 @@ typedef struct config {
   bool watch;
   bool check;
   bool quiet;
+  bool log_json;
 } config;
 
 typedef enum config_result { CONFIG_OK, CONFIG_EXIT, CONFIG_ERROR } config_result;

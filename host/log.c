@@ -1,7 +1,7 @@
 /*
 ** log.c
-** logfmt records, written with a single fwrite so lines of different threads
-** never interleave.
+** One record a line, in logfmt or JSON, written with a single fwrite so lines
+** of different threads never interleave.
 */
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,10 +13,13 @@
 #define LOG_LINE_MAX 4096
 
 static int quiet;
+static int json;
 
 static const char *const level_names[] = {"info", "warn", "error"};
 
 void log_set_quiet(int q) { quiet = q; }
+
+void log_set_json(int j) { json = j; }
 
 int log_calls(void) { return !quiet; }
 
@@ -26,7 +29,7 @@ typedef struct line {
 } line;
 
 static void put_char(line *l, char c) {
-  if (l->len < LOG_LINE_MAX - 1) l->text[l->len++] = c;
+  if (l->len < LOG_LINE_MAX - 2) l->text[l->len++] = c;
 }
 
 static void put_raw(line *l, const char *s) {
@@ -40,15 +43,12 @@ static int needs_quotes(const char *v) {
   return 0;
 }
 
-/* A value, quoted and escaped when it holds anything but plain characters. */
-static void put_value(line *l, const char *v) {
-  if (!needs_quotes(v)) {
-    put_raw(l, v);
-    return;
-  }
+/* A quoted string: escapes for '"', '\\' and control characters, in logfmt's or JSON's way. */
+static void put_quoted(line *l, const char *v) {
   put_char(l, '"');
   for (; *v; v++) {
     unsigned char c = (unsigned char)*v;
+    char esc[8];
     if (c == '"' || c == '\\') {
       put_char(l, '\\');
       put_char(l, (char)c);
@@ -57,9 +57,8 @@ static void put_value(line *l, const char *v) {
     } else if (c == '\t') {
       put_raw(l, "\\t");
     } else if (c < ' ' || c == 0x7f) {
-      char hex[8];
-      snprintf(hex, sizeof hex, "\\x%02x", c);
-      put_raw(l, hex);
+      snprintf(esc, sizeof esc, json ? "\\u%04x" : "\\x%02x", c);
+      put_raw(l, esc);
     } else {
       put_char(l, (char)c);
     }
@@ -67,38 +66,49 @@ static void put_value(line *l, const char *v) {
   put_char(l, '"');
 }
 
-static void put_timestamp(line *l) {
+/* key=value, or "key":"value" */
+static void put_field(line *l, const char *key, const char *value) {
+  if (json) {
+    put_raw(l, l->len > 1 ? ",\"" : "\"");
+    put_raw(l, key);
+    put_raw(l, "\":");
+    put_quoted(l, value);
+    return;
+  }
+  if (l->len > 0) put_char(l, ' ');
+  put_raw(l, key);
+  put_char(l, '=');
+  if (needs_quotes(value)) put_quoted(l, value);
+  else put_raw(l, value);
+}
+
+static void timestamp(char *ts, size_t size) {
   struct timespec now;
   struct tm tm;
-  char ts[40];
   clock_gettime(CLOCK_REALTIME, &now);
   gmtime_r(&now.tv_sec, &tm);
-  size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
-  put_raw(l, "ts=");
-  put_raw(l, ts);
+  size_t n = strftime(ts, size, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(ts + n, size - n, ".%03ldZ", now.tv_nsec / 1000000);
 }
 
 void log_line(log_level level, const char *msg, ...) {
   line l;
+  char ts[40];
   l.len = 0;
-  put_timestamp(&l);
-  put_raw(&l, " level=");
-  put_raw(&l, level_names[level]);
-  put_raw(&l, " msg=");
-  put_value(&l, msg);
+  if (json) put_char(&l, '{');
+  timestamp(ts, sizeof ts);
+  put_field(&l, "ts", ts);
+  put_field(&l, "level", level_names[level]);
+  put_field(&l, "msg", msg);
   va_list ap;
   va_start(ap, msg);
   const char *key;
   while ((key = va_arg(ap, const char *)) != NULL) {
     const char *value = va_arg(ap, const char *);
-    if (value == NULL) continue;
-    put_char(&l, ' ');
-    put_raw(&l, key);
-    put_char(&l, '=');
-    put_value(&l, value);
+    if (value != NULL) put_field(&l, key, value);
   }
   va_end(ap);
+  if (json) l.text[l.len++] = '}';
   l.text[l.len++] = '\n';
   fwrite(l.text, 1, l.len, stdout);
   fflush(stdout);

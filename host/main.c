@@ -179,6 +179,7 @@ int main(int argc, char **argv) {
   case CONFIG_OK: break;
   }
   log_set_quiet(cfg.quiet);
+  log_set_json(cfg.log_json);
   if (cfg.check) cfg.workers = 1;
 
   /* Before grpc_init starts its threads, so that only sigwait sees these. */

@@ -1,10 +1,12 @@
 """Start-up, the ready line, configuration from the environment, start-up errors, --check,
 and stopping on SIGTERM/SIGINT with calls in flight."""
 
+import json
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import time
 import unittest
@@ -12,7 +14,7 @@ import uuid
 
 import grpc
 
-from harness import (EXAMPLE_PROTOSET, SOURCE_DIR, TEST_PROTOSET, TESTS_DIR, Host, pb, rpc,
+from harness import (EXAMPLE_PROTOSET, HOST_BIN, SOURCE_DIR, TEST_PROTOSET, TESTS_DIR, Host, pb, rpc,
                      run_host_once, wait_until)
 
 ENV_VARS = ("FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT", "PORT", "HOST_SCRIPTS", "HOST_PROTOSET")
@@ -155,6 +157,26 @@ class LifecycleTest(unittest.TestCase):
         self.assertRegex(out, r"greeter\.lua:[56]\b")
         self.assertIn("zz_boom.lua:1: boom", out)
         self.assertIn("aa_stray.lua: service 'no.Such' is not in any protoset", out)
+
+    def test_json_logs(self):
+        proc = subprocess.Popen([HOST_BIN, "--log-format", "json"] + self.base_args(),
+                                stdout=subprocess.PIPE, text=True, env=clean_env())
+        try:
+            ready = json.loads(proc.stdout.readline())
+            self.assertEqual((ready["level"], ready["msg"]), ("info", "ready"))
+            channel = grpc.insecure_channel("127.0.0.1:%s" % ready["port"])
+            stub = pb.helloworld_grpc.GreeterStub(channel)
+            stub.SayHello(pb.helloworld.HelloRequest(name="j"), metadata=[("x-fc-request-id", "r-1")])
+            channel.close()
+            record = json.loads(proc.stdout.readline())
+            self.assertEqual(record["msg"], "call")
+            self.assertEqual(record["method"], "/helloworld.Greeter/SayHello")
+            self.assertEqual(record["status"], "OK")
+            self.assertEqual(record["request_id"], "r-1")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(30), 0)
+            proc.stdout.close()
 
     def test_missing_protoset(self):
         missing = os.path.join(self.tmp, "no-such.pb")
