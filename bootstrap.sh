@@ -3,6 +3,8 @@
 #   ./bootstrap.sh run       install what is missing, build, serve the example on 8089
 #   ./bootstrap.sh test      install what is missing, build, run every test (also under ASan+UBSan)
 #   ./bootstrap.sh build     install what is missing and build, nothing else
+#   ./bootstrap.sh package   install what is missing, build the host fully static (build-static/)
+#                            and write dist/code.zip for Function Compute: bootstrap, protoset.pb, scripts/
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -10,10 +12,11 @@ cd "$(dirname "$0")"
 PACKAGES=(
   build-essential cmake pkg-config clang
   libgrpc-dev liblua5.4-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-  protobuf-compiler-grpc python3-grpcio python3-protobuf
+  protobuf-compiler-grpc grpc-proto python3-grpcio python3-protobuf
   golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev
   protoc-gen-go protoc-gen-go-grpc
   nghttp2-client iproute2
+  zip unzip busybox-static python3-yaml
 )
 
 install_packages() {
@@ -36,6 +39,32 @@ build() {
   cmake --build "$dir" -j "$(nproc)"
 }
 
+# The Function Compute package: dist/code.zip holding bootstrap (the host, static: it needs no
+# library, no loader, not even a C library on the machine), protoset.pb and scripts/.
+package() {
+  cmake -S . -B build-static -DSTATIC=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build-static -j "$(nproc)" --target host protoset
+  local stage=dist/code
+  rm -rf "$stage" dist/code.zip.tmp
+  mkdir -p "$stage/scripts"
+  strip -o "$stage/bootstrap" build-static/host
+  chmod 755 "$stage/bootstrap"
+  cp build-static/protoset.pb "$stage/protoset.pb"
+  cp -R scripts/. "$stage/scripts/"
+  # What the package will serve, as the platform will start it: a broken script fails here.
+  local served
+  if ! served=$(cd "$stage" && env -u HOST_SCRIPTS -u HOST_PROTOSET ./bootstrap --check 2>&1); then
+    echo "$served" >&2
+    rm -f dist/code.zip
+    echo "package: the host refuses these scripts or protosets (above); no dist/code.zip" >&2
+    exit 1
+  fi
+  echo "$served"
+  (cd "$stage" && zip -q -r -X ../code.zip.tmp bootstrap protoset.pb scripts)
+  mv dist/code.zip.tmp dist/code.zip
+  echo "package: dist/code.zip ($(du -k dist/code.zip | cut -f1) KiB): unzip it anywhere and run ./bootstrap"
+}
+
 case "${1:-}" in
   run)
     install_packages
@@ -53,8 +82,12 @@ case "${1:-}" in
     build build-asan -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     (cd build-asan && ctest --output-on-failure -j 2)
     ;;
+  package)
+    install_packages
+    package
+    ;;
   *)
-    echo "usage: $0 run|test|build" >&2
+    echo "usage: $0 run|test|build|package" >&2
     exit 2
     ;;
 esac

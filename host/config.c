@@ -89,25 +89,34 @@ static int exists(const char *path) {
   return stat(path, &st) == 0;
 }
 
-/* Writes DIR_OF_BINARY/name into out; 0, or -1 when the binary's path is unknown. */
-static int beside_binary(const char *name, char *out, size_t size) {
+/*
+** Writes DIR_OF_BINARY/name into out: the binary's directory from /proc/self/exe,
+** else from argv[0] (a chroot may have no /proc), else the working directory.
+*/
+static void beside_binary(const char *argv0, const char *name, char out[PATH_MAX]) {
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return -1;
-  exe[n] = '\0';
+  if (n > 0) exe[n] = '\0';
+  else snprintf(exe, sizeof exe, "%s", argv0);
   char *slash = strrchr(exe, '/');
-  if (slash == NULL) return -1;
-  *slash = '\0';
-  int len = snprintf(out, size, "%s/%s", exe, name);
-  return len > 0 && (size_t)len < size ? 0 : -1;
+  if (slash == NULL) snprintf(exe, sizeof exe, ".");
+  else if (slash == exe) slash[1] = '\0';
+  else *slash = '\0';
+  if (snprintf(out, PATH_MAX, "%s%s%s", exe, exe[strlen(exe) - 1] == '/' ? "" : "/", name) >= PATH_MAX)
+    snprintf(out, PATH_MAX, "%s", name);
 }
 
-static const char *default_path(const char *name, char *storage, const char *fallback) {
-  if (beside_binary(name, storage, PATH_MAX) == 0 && exists(storage)) return storage;
-  return fallback;
+/*
+** name beside the binary if it is there, else the fallback if that is there; else
+** beside the binary again, so that the error names where a package keeps it.
+*/
+static const char *default_path(const char *argv0, const char *name, char *storage,
+                                const char *fallback) {
+  beside_binary(argv0, name, storage);
+  return !exists(storage) && exists(fallback) ? fallback : storage;
 }
 
-static void set_defaults(config *c) {
+static void set_defaults(config *c, const char *argv0) {
   memset(c, 0, sizeof *c);
   c->address = "0.0.0.0";
   c->port = 8089;
@@ -118,10 +127,10 @@ static void set_defaults(config *c) {
   }
   c->scripts_dir = getenv("HOST_SCRIPTS");
   if (c->scripts_dir == NULL)
-    c->scripts_dir = default_path("scripts", scripts_beside, "scripts");
+    c->scripts_dir = default_path(argv0, "scripts", scripts_beside, "scripts");
   const char *protoset = getenv("HOST_PROTOSET");
   if (protoset == NULL)
-    protoset = default_path("protoset.pb", protoset_beside, "build/protoset.pb");
+    protoset = default_path(argv0, "protoset.pb", protoset_beside, "build/protoset.pb");
   c->protosets[c->n_protosets++] = protoset;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   c->workers = cpus > 0 ? (int)cpus : 1;
@@ -147,7 +156,7 @@ static config_result bad_number(const char *opt, const char *arg, char *err, siz
 }
 
 config_result config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
-  set_defaults(c);
+  set_defaults(c, argc > 0 ? argv[0] : "");
   bool protoset_given = false;
   int opt;
   opterr = 0;

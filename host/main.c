@@ -32,7 +32,11 @@
 
 static const char *const kind_names[] = {"unary", "server streaming", "client streaming", "bidi streaming"};
 
-/* Where m's handler was defined ("scripts/greeter.lua"), or NULL when it has none. */
+/*
+** The chunk name of m's handler ("@scripts/greeter.lua" for a file,
+** "=builtin/health.lua" for a built-in), or NULL when it has none. The string
+** lives as long as the handler.
+*/
 static const char *handler_source(const lvm *vm, const schema_method *m) {
   if (!lvm_has_handler(vm, m)) return NULL;
   lua_Debug ar;
@@ -40,7 +44,20 @@ static const char *handler_source(const lvm *vm, const schema_method *m) {
   lua_rawgeti(vm->L, -1, (lua_Integer)m->index + 1);
   lua_remove(vm->L, -2);
   lua_getinfo(vm->L, ">S", &ar);
-  return ar.short_src[0] ? ar.short_src : "?";
+  return ar.source;
+}
+
+/* Warns when no script of the user's serves anything: every call would be UNIMPLEMENTED. */
+static void warn_if_serving_nothing(const lvm *vm, const config *cfg) {
+  for (size_t i = 0; i < schema_service_count(vm->schema); i++) {
+    const schema_service *svc = schema_service_at(vm->schema, i);
+    for (size_t j = 0; j < svc->n_methods; j++) {
+      const char *src = handler_source(vm, &svc->methods[j]);
+      if (src != NULL && src[0] == '@') return;
+    }
+  }
+  log_line(LOG_WARN, "no script serves a method of the protosets: every call will be UNIMPLEMENTED",
+           "scripts", cfg->scripts_dir, NULL);
 }
 
 /* --check: what would be served, by which script. */
@@ -53,7 +70,7 @@ static void print_served(const lvm *vm) {
     for (size_t j = 0; j < svc->n_methods; j++) {
       const schema_method *m = &svc->methods[j];
       const char *src = handler_source(vm, m);
-      printf("  %-28s %-17s %s\n", m->name, kind_names[m->kind], src ? src : "UNIMPLEMENTED (no handler)");
+      printf("  %-28s %-17s %s\n", m->name, kind_names[m->kind], src ? src + 1 : "UNIMPLEMENTED (no handler)");
       served += src != NULL;
     }
   }
@@ -197,6 +214,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (vms == NULL) return fail("cannot load the protosets and scripts", err);
+  warn_if_serving_nothing(vms[0], &cfg);
   if (cfg.check) {
     print_served(vms[0]);
     lvm_free(vms[0]);

@@ -57,12 +57,15 @@ static dirlist *list_scripts(lua_State *L, const char *dir) {
   return d;
 }
 
-/* The service named in a script's `service` field. */
-static const schema_service *named_service(lua_State *L, const schema *s, const char *file, int idx) {
+/* The service named in a script's `service` field; NULL, with a warning, when no protoset has it. */
+static const schema_service *named_service(lua_State *L, const schema *s, const char *file, int idx,
+                                           int warn) {
   if (lua_type(L, idx) != LUA_TSTRING)
     luaL_error(L, "%s: 'service' must be a service name or an array of them", file);
   const schema_service *svc = schema_find_service(s, lua_tostring(L, idx));
-  if (svc == NULL) luaL_error(L, "%s: service '%s' is not in any protoset", file, lua_tostring(L, idx));
+  if (svc == NULL && warn)
+    log_line(LOG_WARN, "script serves no service: no protoset has the service it names", "script", file,
+             "service", lua_tostring(L, idx), NULL);
   return svc;
 }
 
@@ -145,11 +148,13 @@ static void register_script(lua_State *L, const schema *s, int h, const char *fi
   int type = lua_getfield(L, t, "service");
   if (type == LUA_TTABLE) {
     for (lua_Integer i = 1; lua_rawgeti(L, t + 1, i) != LUA_TNIL; i++) {
-      serve(L, h, t, named_service(L, s, file, -1), file, builtin);
+      const schema_service *svc = named_service(L, s, file, -1, warn);
+      if (svc != NULL) serve(L, h, t, svc, file, builtin);
       lua_pop(L, 1);
     }
   } else if (type != LUA_TNIL) {
-    serve(L, h, t, named_service(L, s, file, -1), file, builtin);
+    const schema_service *svc = named_service(L, s, file, -1, warn);
+    if (svc != NULL) serve(L, h, t, svc, file, builtin);
   } else {
     const schema_service *svc = stem_service(L, s, file, stem, warn);
     if (svc != NULL) serve(L, h, t, svc, file, builtin);
