@@ -98,6 +98,12 @@ def load_stubs_as(path, as_name):
         shutil.rmtree(tmp, True)
 
 
+def rss_kb(pid):
+    """Resident memory of process pid, in kB."""
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
 def marked_line(path, mark):
     """1-based number of the line of `path` holding `-- MARK: mark`."""
     with open(path) as f:

@@ -14,7 +14,7 @@ import unittest
 
 import grpc
 
-from harness import EXAMPLE_PROTOSET, Host, load_stubs, pb, rpc, wait_until
+from harness import EXAMPLE_PROTOSET, Host, load_stubs, pb, rpc, rss_kb, wait_until
 
 REQ = pb.helloworld.HelloRequest
 
@@ -31,14 +31,6 @@ def greeter(word):
 def greet(stub):
     resp, code, details, _ = rpc(stub.SayHello, REQ(name="x"))
     return resp.message if code == grpc.StatusCode.OK else "%s: %s" % (code, details)
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
 
 
 class Load:
