@@ -305,14 +305,19 @@ static bool wants_first_message(const schema_method *m) {
   return m->kind == METHOD_UNARY || m->kind == METHOD_SERVER_STREAMING;
 }
 
-int call_request(worker *w) {
+int call_request(worker *w, const registered_method *rm) {
   call *c = call_new(w);
   if (c == NULL) {
     log_line(LOG_ERROR, "out of memory for a new call", NULL);
     return -1;
   }
-  grpc_call_error e = grpc_server_request_call(w->server, &c->gc, &c->details, &c->request_md,
-                                               w->cq, w->cq, &c->tags[TAG_NEW]);
+  c->registered = rm;
+  grpc_call_error e =
+    rm == NULL ? grpc_server_request_call(w->server, &c->gc, &c->details, &c->request_md, w->cq,
+                                          w->cq, &c->tags[TAG_NEW])
+               : grpc_server_request_registered_call(w->server, rm->handle, &c->gc,
+                                                     &c->details.deadline, &c->request_md,
+                                                     &c->recv_buf, w->cq, w->cq, &c->tags[TAG_NEW]);
   if (e != GRPC_CALL_OK) {
     log_line(LOG_ERROR, "gRPC refused to request a call", "error", grpc_call_error_to_string(e), NULL);
     call_free(c);
@@ -322,19 +327,33 @@ int call_request(worker *w) {
   return 0;
 }
 
+/* The one request of a unary or server-streaming call is in: now the handler can start. */
+static void on_first_message(call *c) {
+  if (c->cancelled) return;
+  if (c->recv_buf == NULL) call_finish(c, GRPC_STATUS_INTERNAL, "the client sent no request message", NULL);
+  else lvm_start(c);
+}
+
 static void on_new(call *c) {
   worker *w = c->worker;
-  call_request(w);
+  call_request(w, c->registered);
   if (log_calls()) c->started = timer_now();
+  if (c->registered != NULL) {
+    c->details.method = grpc_slice_from_static_string(c->registered->path);
+    if (c->recv_buf != NULL) c->bytes_in += grpc_byte_buffer_length(c->recv_buf);
+  }
   c->vm = lvm_retain(w->vm);
   c->method = schema_find_method(c->vm->schema, (const char *)GRPC_SLICE_START_PTR(c->details.method),
                                  GRPC_SLICE_LENGTH(c->details.method));
   if (c->method == NULL || !lvm_has_handler(c->vm, c->method)) {
     finish_unimplemented(c);
-    return;
+  } else if (!wants_first_message(c->method)) {
+    lvm_start(c);                   /* a message read ahead waits in recv_buf for call:recv */
+  } else if (c->registered != NULL) {
+    on_first_message(c);
+  } else {
+    call_recv(c);
   }
-  if (wants_first_message(c->method)) call_recv(c);
-  else lvm_start(c);
 }
 
 static void on_close(call *c) {
@@ -351,10 +370,7 @@ static void on_recv(call *c, bool ok) {
     if (c->wait == WAIT_RECV) lvm_wake(c);
     return;
   }
-  /* The one request of a unary or server-streaming call: now the handler can start. */
-  if (c->cancelled) return;
-  if (c->recv_buf == NULL) call_finish(c, GRPC_STATUS_INTERNAL, "the client sent no request message", NULL);
-  else lvm_start(c);
+  on_first_message(c);
 }
 
 static void on_send(call *c, bool ok) {

@@ -50,6 +50,7 @@ typedef struct call {
   struct worker *worker;
   struct lvm *vm;                   /* the Lua state running the handler */
   const schema_method *method;      /* NULL until known */
+  const struct registered_method *registered;  /* the slot it came through, or NULL */
   grpc_call *gc;
   grpc_call_details details;
   grpc_metadata_array request_md;
@@ -90,8 +91,8 @@ typedef struct call {
   size_t bytes_out;
 } call;
 
-/* Posts a slot for one new call on w's queue. -1 on failure (logged). */
-int call_request(struct worker *w);
+/* Posts a slot for one new call of rm, or of any method when rm is NULL. -1 on failure (logged). */
+int call_request(struct worker *w, const struct registered_method *rm);
 
 /*
 ** The two ways into a call from the worker's loop. Each may free the call: the

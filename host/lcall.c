@@ -99,6 +99,10 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
 static int lcall_recv(lua_State *L) {
   call *c = check_waitable(L, "recv");
   if (c->cancelled) return lgrpc_raise_cancelled(L, c);
+  if (c->recv_buf != NULL) {         /* read ahead with the call (a registered method) */
+    lcall_push_request(L, c);
+    return 1;
+  }
   if (c->half_closed || !reads_stream(c->method)) {
     lua_pushnil(L);
     return 1;

@@ -15,6 +15,36 @@
 
 static grpc_server_credentials *credentials(const config *cfg, char *err, size_t errlen);
 
+/*
+** Registers the unary and server-streaming methods of s so that their calls
+** arrive with the request read. Best effort: a method left out still comes
+** through grpc_server_request_call.
+*/
+static void register_methods(server *srv, const schema *s) {
+  srv->registered = calloc(schema_method_count(s), sizeof *srv->registered);
+  for (size_t i = 0; srv->registered != NULL && i < schema_service_count(s); i++) {
+    const schema_service *svc = schema_service_at(s, i);
+    for (size_t j = 0; j < svc->n_methods; j++) {
+      const schema_method *m = &svc->methods[j];
+      if (m->kind != METHOD_UNARY && m->kind != METHOD_SERVER_STREAMING) continue;
+      registered_method *rm = &srv->registered[srv->n_registered];
+      rm->path = strdup(m->path);
+      if (rm->path != NULL)
+        rm->handle = grpc_server_register_method(srv->gs, rm->path, NULL,
+                                                 GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+      if (rm->handle != NULL) srv->n_registered++;
+      else free(rm->path);
+    }
+  }
+}
+
+static void free_registered(server *s) {
+  for (size_t i = 0; i < s->n_registered; i++) free(s->registered[i].path);
+  free(s->registered);
+  s->registered = NULL;
+  s->n_registered = 0;
+}
+
 static void free_workers(server *s) {
   for (int i = 0; i < s->n_workers; i++) {
     worker *w = &s->workers[i];
@@ -73,10 +103,13 @@ int server_start(server *s, const config *cfg, lvm **vms,
   }
   s->n_workers = cfg->workers;
   s->gs = create_server(cfg);
+  register_methods(s, vms[0]->schema);
   for (int i = 0; i < s->n_workers; i++) {
     worker *w = &s->workers[i];
     w->id = i;
     w->server = s->gs;
+    w->registered = s->registered;
+    w->n_registered = s->n_registered;
     w->vm = vms[i];
     w->max_message_bytes = (size_t)cfg->max_message_bytes;
     w->compress_min_bytes = (size_t)cfg->compress_min_bytes;
@@ -86,6 +119,7 @@ int server_start(server *s, const config *cfg, lvm **vms,
   if (bind_port(s, cfg, err, errlen)) {
     grpc_server_destroy(s->gs);
     free_workers(s);
+    free_registered(s);
     return -1;
   }
   grpc_server_start(s->gs);
@@ -113,6 +147,7 @@ void server_stop(server *s, int grace_ms) {
   for (int i = 0; i < s->n_workers; i++) grpc_completion_queue_shutdown(s->workers[i].cq);
   for (int i = 0; i < s->n_workers; i++) worker_join(&s->workers[i]);
   free_workers(s);
+  free_registered(s);
   grpc_completion_queue_shutdown(cq);
   grpc_completion_queue_destroy(cq);
 }

@@ -19,6 +19,8 @@ typedef struct server {
   worker *workers;
   int n_workers;
   int port;                         /* the port bound, also when 0 was asked for */
+  registered_method *registered;    /* owned; shared read-only by the workers */
+  size_t n_registered;
 } server;
 
 /*

@@ -12,6 +12,7 @@
 
 /* Calls requested ahead on each queue, so a burst of new calls is not served one by one. */
 #define REQUEST_SLOTS 32
+#define REGISTERED_SLOTS 16         /* for each registered method */
 
 /* An idle worker still wakes this often, to adopt a reloaded state and free the old one. */
 #define MAX_WAIT_NS 1000000000
@@ -53,7 +54,10 @@ void worker_offer(worker *w, lvm *vm) {
 static void *run(void *arg) {
   worker *w = arg;
   for (int i = 0; i < REQUEST_SLOTS; i++)
-    if (call_request(w)) break;
+    if (call_request(w, NULL)) break;
+  for (size_t m = 0; m < w->n_registered; m++)
+    for (int i = 0; i < REGISTERED_SLOTS; i++)
+      if (call_request(w, &w->registered[m])) break;
   for (;;) {
     grpc_event ev = grpc_completion_queue_next(w->cq, next_deadline(w), NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN) break;

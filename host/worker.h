@@ -20,6 +20,17 @@
 
 struct lvm;
 
+/*
+** A method registered with the server before it started: its calls arrive
+** with their one request already read, one event sooner. Unary and
+** server-streaming methods of the schema the host started with; the rest come
+** through grpc_server_request_call.
+*/
+typedef struct registered_method {
+  void *handle;
+  char *path;                       /* owned: outlives every schema a reload frees */
+} registered_method;
+
 typedef struct worker {
   int id;
   grpc_server *server;              /* borrowed from the server */
@@ -31,7 +42,9 @@ typedef struct worker {
   codec_buf buf;                    /* scratch for encoding, reset per message */
   size_t max_message_bytes;
   size_t compress_min_bytes;        /* 0: never compress */
-  size_t posted;                    /* grpc_server_request_call slots outstanding */
+  const registered_method *registered;   /* borrowed from the server */
+  size_t n_registered;
+  size_t posted;                    /* request slots outstanding */
   pthread_t thread;
   bool running;                     /* the thread was started */
 } worker;
