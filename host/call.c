@@ -14,6 +14,7 @@
 
 #include "call.h"
 #include "log.h"
+#include "status.h"
 #include "lvm.h"
 #include "worker.h"
 
@@ -44,15 +45,6 @@ static void metadata_free(call_metadata *list) {
   free(list->items);
 }
 
-static const char *status_name(grpc_status_code code) {
-  static const char *const names[] = {
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-    "UNAUTHENTICATED"};
-  return (unsigned)code < sizeof names / sizeof names[0] ? names[code] : "UNKNOWN";
-}
-
 static char *slice_dup(grpc_slice s) {
   return grpc_slice_to_c_string(s);
 }
@@ -65,14 +57,15 @@ static void log_call(call *c) {
   snprintf(in, sizeof in, "%zu", c->bytes_in);
   snprintf(out, sizeof out, "%zu", c->bytes_out);
   char *method = slice_dup(c->details.method);
-  char *peer = grpc_call_get_peer(c->gc);
   const grpc_slice *rid = call_find_metadata(c, "x-fc-request-id");
   char *request_id = rid ? slice_dup(*rid) : NULL;
-  const char *status = c->finishing ? status_name(c->status) : "CANCELLED";
-  log_line(LOG_INFO, "call", "method", method, "status", status, "duration_ms", duration,
-           "bytes_in", in, "bytes_out", out, "peer", peer, "request_id", request_id, NULL);
+  /* What the client saw: a cancelled call never got the status its handler chose. */
+  grpc_status_code code = c->status;
+  if (c->cancelled || !c->finishing)
+    code = call_seconds_left(c) == 0 ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_CANCELLED;
+  log_line(LOG_INFO, "call", "method", method, "status", status_name(code), "duration_ms", duration,
+           "bytes_in", in, "bytes_out", out, "peer", call_peer(c), "request_id", request_id, NULL);
   gpr_free(request_id);
-  gpr_free(peer);
   gpr_free(method);
 }
 
@@ -90,6 +83,7 @@ static void call_free(call *c) {
   metadata_free(&c->trailers);
   grpc_slice_unref(c->status_details);
   grpc_slice_unref(c->recv_bytes);
+  gpr_free(c->peer);
   grpc_call_details_destroy(&c->details);
   grpc_metadata_array_destroy(&c->request_md);
   free(c);
@@ -261,6 +255,11 @@ int call_status_details(call *c, const char *status, size_t len) {
                          grpc_slice_from_copied_buffer(status, len));
 }
 
+const char *call_peer(call *c) {
+  if (c->peer == NULL) c->peer = grpc_call_get_peer(c->gc);
+  return c->peer;
+}
+
 const grpc_slice *call_find_metadata(const call *c, const char *key) {
   size_t len = strlen(key);
   for (size_t i = 0; i < c->request_md.count; i++) {
@@ -337,7 +336,10 @@ static void on_first_message(call *c) {
 static void on_new(call *c) {
   worker *w = c->worker;
   call_request(w, c->registered);
-  if (log_calls()) c->started = timer_now();
+  if (log_calls()) {
+    c->started = timer_now();
+    call_peer(c);                   /* now, while the connection is there to ask */
+  }
   if (c->registered != NULL) {
     c->details.method = grpc_slice_from_static_string(c->registered->path);
     if (c->recv_buf != NULL) c->bytes_in += grpc_byte_buffer_length(c->recv_buf);

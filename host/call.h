@@ -87,6 +87,7 @@ typedef struct call {
   timer sleep;
 
   int64_t started;                  /* monotonic ns, for the call's log line */
+  char *peer;                       /* gpr-allocated, once asked for: a cancelled call has none */
   size_t bytes_in;
   size_t bytes_out;
 } call;
@@ -132,6 +133,9 @@ void call_on_timer(call *c);
 
 /* Sends status, a google.rpc.Status, as grpc-status-details-bin (rich errors). -1 when out of memory. */
 int call_status_details(call *c, const char *status, size_t len);
+
+/* The client's address ("ipv4:127.0.0.1:5000"); owned by c. */
+const char *call_peer(call *c);
 
 /* The value of a request metadata key, or NULL. */
 const grpc_slice *call_find_metadata(const call *c, const char *key);

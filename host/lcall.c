@@ -182,7 +182,10 @@ static void push_slice(lua_State *L, grpc_slice s) {
   lua_pushlstring(L, (const char *)GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
 }
 
-/* [-0, +1] The request metadata as a table; repeated keys are joined with ", " as HTTP does. */
+/*
+** [-0, +1] The request metadata as a table. Repeated text keys are joined with
+** ", " as HTTP does; of a repeated -bin key, whose bytes cannot be joined, the first counts.
+*/
 static void push_metadata(lua_State *L, const call *c) {
   const grpc_metadata_array *md = &c->request_md;
   lua_createtable(L, 0, (int)md->count);
@@ -191,6 +194,10 @@ static void push_metadata(lua_State *L, const call *c) {
     lua_pushvalue(L, -1);
     int parts = 1;
     if (lua_rawget(L, -3) == LUA_TSTRING) {       /* t key earlier */
+      if (grpc_is_binary_header(md->metadata[i].key)) {
+        lua_pop(L, 2);
+        continue;
+      }
       lua_pushliteral(L, ", ");
       parts = 3;
     } else {
@@ -211,14 +218,6 @@ static void push_cached_metadata(lua_State *L, const call *c) {
   lua_setiuservalue(L, 1, 1);
 }
 
-static void push_peer(lua_State *L, const call *c) {
-  char peer[256];
-  char *p = grpc_call_get_peer(c->gc);
-  snprintf(peer, sizeof peer, "%s", p ? p : "");
-  gpr_free(p);
-  lua_pushstring(L, peer);
-}
-
 /* call.KEY: a method, or one of the fields metadata, method, peer, deadline, request_id */
 static int lcall_index(lua_State *L) {
   lua_pushvalue(L, 2);
@@ -232,7 +231,7 @@ static int lcall_index(lua_State *L) {
   } else if (strcmp(key, "method") == 0) {
     lua_pushstring(L, c->method->path);
   } else if (strcmp(key, "peer") == 0) {
-    push_peer(L, c);
+    lua_pushstring(L, call_peer(c));
   } else if (strcmp(key, "deadline") == 0) {
     double left = call_seconds_left(c);
     if (left < 0) lua_pushnil(L);

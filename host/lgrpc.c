@@ -16,21 +16,10 @@
 #include "lcodec.h"
 #include "lgrpc.h"
 #include "lvm.h"
+#include "status.h"
 #include "worker.h"
 
 #define STATUS_MT "grpc.status"
-
-static const char *const status_names[] = {
-  "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-  "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-  "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-  "UNAUTHENTICATED"};
-
-#define N_STATUS ((int)(sizeof status_names / sizeof status_names[0]))
-
-const char *lgrpc_status_name(grpc_status_code code) {
-  return code >= 0 && code < N_STATUS ? status_names[code] : "UNKNOWN";
-}
 
 /*
 ** [-1, +0, error] Raises a status object with code and the message on top of
@@ -78,12 +67,12 @@ int lgrpc_status_of(lua_State *L, int idx, grpc_status_code *code, const char **
 static grpc_status_code check_code(lua_State *L, int arg) {
   if (lua_type(L, arg) == LUA_TSTRING) {
     const char *name = lua_tostring(L, arg);
-    for (int i = 1; i < N_STATUS; i++)
-      if (strcmp(name, status_names[i]) == 0) return (grpc_status_code)i;
+    int code = status_from_name(name);
+    if (code > 0) return (grpc_status_code)code;
     luaL_argerror(L, arg, lua_pushfstring(L, "unknown status code name '%s'", name));
   }
   lua_Integer code = luaL_checkinteger(L, arg);
-  luaL_argcheck(L, code >= 1 && code < N_STATUS, arg,
+  luaL_argcheck(L, code >= 1 && code < STATUS_COUNT, arg,
                 "status code must be 1 to 16 (OK ends a call by returning)");
   return (grpc_status_code)code;
 }
@@ -102,7 +91,7 @@ static int status_tostring(lua_State *L) {
   lua_getfield(L, 1, "code");
   grpc_status_code code = (grpc_status_code)lua_tointeger(L, -1);
   lua_getfield(L, 1, "message");
-  lua_pushfstring(L, "%s: %s", lgrpc_status_name(code), luaL_optstring(L, -1, ""));
+  lua_pushfstring(L, "%s: %s", status_name(code), luaL_optstring(L, -1, ""));
   return 1;
 }
 
@@ -169,10 +158,10 @@ void lgrpc_open(lua_State *L, const schema *s) {
   lua_pop(L, 1);
 
   luaL_newlib(L, functions);
-  lua_createtable(L, 0, N_STATUS);
-  for (int i = 0; i < N_STATUS; i++) {
+  lua_createtable(L, 0, STATUS_COUNT);
+  for (int i = 0; i < STATUS_COUNT; i++) {
     lua_pushinteger(L, i);
-    lua_setfield(L, -2, status_names[i]);
+    lua_setfield(L, -2, status_name((grpc_status_code)i));
   }
   lua_setfield(L, -2, "status");
   lcodec_open(L, s);

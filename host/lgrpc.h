@@ -26,7 +26,4 @@ int lgrpc_raise_cancelled(lua_State *L, const struct call *c);
 */
 int lgrpc_status_of(lua_State *L, int idx, grpc_status_code *code, const char **message);
 
-/* The name of a status code: "NOT_FOUND". */
-const char *lgrpc_status_name(grpc_status_code code);
-
 #endif

@@ -18,6 +18,7 @@
 #include "lsandbox.h"
 #include "lvm.h"
 #include "scripts.h"
+#include "status.h"
 #include "worker.h"
 
 /* The call a coroutine serves lives in its extra space; nested coroutines copy NULL from the main state. */
@@ -229,7 +230,7 @@ static int describe_error(lua_State *L) {
   if (lgrpc_status_of(co, -1, &code, &msg)) {
     if (code == GRPC_STATUS_INTERNAL)
       log_line(LOG_ERROR, "handler failed", "method", c->method->path,
-               "status", lgrpc_status_name(code), "error", msg, NULL);
+               "status", status_name(code), "error", msg, NULL);
     lua_pushinteger(L, code);
     lua_pushstring(L, msg);
     push_status_details(L, co, c, code, msg);
@@ -281,8 +282,10 @@ static void resume(call *c, int nargs) {
     return;
   }
   if (status == LUA_YIELD) {
-    call_finish(c, GRPC_STATUS_UNKNOWN,
-                "the handler yielded outside call:recv, call:send and grpc.sleep", NULL);
+    static const char yielded[] = "the handler yielded outside call:recv, call:send and grpc.sleep";
+    log_line(LOG_ERROR, "handler failed", "method", c->method->path, "status", "UNKNOWN",
+             "error", yielded, NULL);
+    call_finish(c, GRPC_STATUS_UNKNOWN, yielded, NULL);
     lua_resetthread(c->co);
   } else if (status != LUA_OK) {
     finish_with_error(c, status);

@@ -144,7 +144,9 @@ class DeadlineCancelTest(HostTestCase):
 
     def test_many_cancelled_streams(self):
         n = 40
-        calls = [self.stub.Forever(pb.hosttest.StopRequest(tag=self.tag), timeout=60) for _ in range(n)]
+        # Their own connection: unread, they fill its window (see test_slow_reader_...).
+        streams = pb.hosttest_grpc.TestStub(self.host.channel(own_connection=True))
+        calls = [streams.Forever(pb.hosttest.StopRequest(tag=self.tag), timeout=60) for _ in range(n)]
         for c in calls:
             next(c)
         for c in calls:
@@ -161,9 +163,12 @@ class DeadlineCancelTest(HostTestCase):
         self.assertEqual((r.finished, r.stopped), (1, 0), r.reason)
 
     def test_slow_reader_does_not_block_others(self):
-        # One stream nobody reads (its handler suspends in send), other calls go on.
+        # One stream nobody reads (its handler suspends in send), other calls go on. The stream
+        # has a connection of its own: on a shared one, HTTP/2's connection window, which the
+        # unread stream fills, would hold up the other replies whatever the server does.
         rss_before = rss_kb(self.host.proc.pid)
-        call = self.stub.Forever(pb.hosttest.StopRequest(tag=self.tag), timeout=60)
+        slow = pb.hosttest_grpc.TestStub(self.host.channel(own_connection=True))
+        call = slow.Forever(pb.hosttest.StopRequest(tag=self.tag), timeout=60)
         next(call)
         done = threading.Event()
         errors = []
