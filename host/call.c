@@ -45,10 +45,6 @@ static void metadata_free(call_metadata *list) {
   free(list->items);
 }
 
-static char *slice_dup(grpc_slice s) {
-  return grpc_slice_to_c_string(s);
-}
-
 /* One line per call, when it is freed: what a log service needs to account for it. */
 static void log_call(call *c) {
   if (!log_calls()) return;
@@ -56,9 +52,9 @@ static void log_call(call *c) {
   snprintf(duration, sizeof duration, "%.3f", (double)(timer_now() - c->started) / 1e6);
   snprintf(in, sizeof in, "%zu", c->bytes_in);
   snprintf(out, sizeof out, "%zu", c->bytes_out);
-  char *method = slice_dup(c->details.method);
+  char *method = grpc_slice_to_c_string(c->details.method);
   const grpc_slice *rid = call_find_metadata(c, "x-fc-request-id");
-  char *request_id = rid ? slice_dup(*rid) : NULL;
+  char *request_id = rid ? grpc_slice_to_c_string(*rid) : NULL;
   /* What the client saw: a cancelled call never got the status its handler chose. */
   grpc_status_code code = c->status;
   if (c->cancelled || !c->finishing)
@@ -97,7 +93,7 @@ static void maybe_free(call *c) {
 static int start_batch(call *c, const grpc_op *ops, size_t n, call_tag_kind kind) {
   grpc_call_error e = grpc_call_start_batch(c->gc, ops, n, &c->tags[kind], NULL);
   if (e != GRPC_CALL_OK) {
-    char *method = slice_dup(c->details.method);
+    char *method = grpc_slice_to_c_string(c->details.method);
     log_line(LOG_ERROR, "gRPC refused a batch", "method", method,
              "error", grpc_call_error_to_string(e), NULL);
     gpr_free(method);
@@ -174,7 +170,6 @@ void call_finish(call *c, grpc_status_code status, const char *details, grpc_byt
   c->status = status;
   if (details != NULL) {
     grpc_slice_unref(c->status_details);
-  grpc_slice_unref(c->recv_bytes);
     c->status_details = grpc_slice_from_copied_string(details);
   }
   c->reply = reply;
@@ -186,9 +181,7 @@ int call_recv(call *c) {
   memset(&op, 0, sizeof op);
   op.op = GRPC_OP_RECV_MESSAGE;
   op.data.recv_message.recv_message = &c->recv_buf;
-  if (start_batch(c, &op, 1, TAG_RECV)) return -1;
-  c->recv_in_flight = true;
-  return 0;
+  return start_batch(c, &op, 1, TAG_RECV);
 }
 
 static int start_send(call *c, grpc_byte_buffer *bb) {
@@ -300,10 +293,6 @@ static void finish_unimplemented(call *c) {
   call_finish(c, GRPC_STATUS_UNIMPLEMENTED, details, NULL);
 }
 
-static bool wants_first_message(const schema_method *m) {
-  return m->kind == METHOD_UNARY || m->kind == METHOD_SERVER_STREAMING;
-}
-
 int call_request(worker *w, const registered_method *rm) {
   call *c = call_new(w);
   if (c == NULL) {
@@ -349,7 +338,7 @@ static void on_new(call *c) {
                                  GRPC_SLICE_LENGTH(c->details.method));
   if (c->method == NULL || !lvm_has_handler(c->vm, c->method)) {
     finish_unimplemented(c);
-  } else if (!wants_first_message(c->method)) {
+  } else if (!method_one_request(c->method)) {
     lvm_start(c);                   /* a message read ahead waits in recv_buf for call:recv */
   } else if (c->registered != NULL) {
     on_first_message(c);
@@ -364,7 +353,6 @@ static void on_close(call *c) {
 }
 
 static void on_recv(call *c, bool ok) {
-  c->recv_in_flight = false;
   /* No message: a half-close, or a stream that broke (cancel, reset), which must not read as one. */
   if (!ok || (c->recv_buf == NULL && grpc_call_failed_before_recv_message(c->gc))) c->cancelled = true;
   if (c->recv_buf != NULL) c->bytes_in += grpc_byte_buffer_length(c->recv_buf);

@@ -65,7 +65,6 @@ typedef struct call {
 
   grpc_byte_buffer *recv_buf;       /* out parameter of RECV_MESSAGE */
   grpc_slice recv_bytes;            /* its bytes in one piece, while they are decoded */
-  bool recv_in_flight;
   bool half_closed;                 /* the client sent its last message */
 
   grpc_byte_buffer *sending;        /* the message in flight */

@@ -35,14 +35,6 @@ static call *check_waitable(lua_State *L, const char *what) {
   return c;
 }
 
-static bool reads_stream(const schema_method *m) {
-  return m->kind == METHOD_CLIENT_STREAMING || m->kind == METHOD_BIDI_STREAMING;
-}
-
-static bool writes_stream(const schema_method *m) {
-  return m->kind == METHOD_SERVER_STREAMING || m->kind == METHOD_BIDI_STREAMING;
-}
-
 void lcall_push_request(lua_State *L, call *c) {
   grpc_byte_buffer_reader reader;
   int readable = grpc_byte_buffer_reader_init(&reader, c->recv_buf);
@@ -103,7 +95,7 @@ static int lcall_recv(lua_State *L) {
     lcall_push_request(L, c);
     return 1;
   }
-  if (c->half_closed || !reads_stream(c->method)) {
+  if (c->half_closed || method_one_request(c->method)) {
     lua_pushnil(L);
     return 1;
   }
@@ -130,7 +122,7 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
 /* call:send(msg): returns at once unless a message is already in flight; then waits for it */
 static int lcall_send(lua_State *L) {
   call *c = check_waitable(L, "send");
-  if (!writes_stream(c->method))
+  if (method_one_reply(c->method))
     return luaL_error(L, "call:send: %s does not stream replies: return the reply from the handler",
                       c->method->path);
   if (c->cancelled) return lgrpc_raise_cancelled(L, c);

@@ -129,21 +129,13 @@ void lvm_retire(lvm *vm) {
   if (vm->calls == 0) lvm_free(vm);
 }
 
-static bool takes_request(const schema_method *m) {
-  return m->kind == METHOD_UNARY || m->kind == METHOD_SERVER_STREAMING;
-}
-
-static bool returns_reply(const schema_method *m) {
-  return m->kind == METHOD_UNARY || m->kind == METHOD_CLIENT_STREAMING;
-}
-
 /* The handler has returned: its results are on the stack. End the call with OK. */
 static int body_k(lua_State *co, int status, lua_KContext ctx) {
   (void)status;
   (void)ctx;
   call *c = CURRENT_CALL(co);
   grpc_byte_buffer *reply = NULL;
-  if (returns_reply(c->method)) reply = lcall_encode_reply(co, -1, c);
+  if (method_one_reply(c->method)) reply = lcall_encode_reply(co, -1, c);
   call_finish(c, GRPC_STATUS_OK, NULL, reply);
   return 0;
 }
@@ -152,7 +144,7 @@ static int body_k(lua_State *co, int status, lua_KContext ctx) {
 static int body(lua_State *co) {
   call *c = CURRENT_CALL(co);
   int nargs = 1;
-  if (takes_request(c->method)) {
+  if (method_one_request(c->method)) {
     lcall_push_request(co, c);
     lua_insert(co, 2);
     nargs = 2;
@@ -161,7 +153,7 @@ static int body(lua_State *co) {
   return body_k(co, LUA_OK, 0);
 }
 
-/* [-1, +1] In protected mode: [call] makes its coroutine, anchored in the registry, ready to run body. */
+/* [-1, +0] In protected mode: [call] makes its coroutine, anchored in the registry, ready to run body. */
 static int new_coroutine(lua_State *L) {
   call *c = lua_touserdata(L, 1);
   lua_State *co = lua_newthread(L);

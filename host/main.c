@@ -30,7 +30,6 @@
 /* Editors write a file in several steps: reload once they have been quiet this long. */
 #define DEBOUNCE_MS 100
 
-static const char *const kind_names[] = {"unary", "server streaming", "client streaming", "bidi streaming"};
 
 /*
 ** The chunk name of m's handler ("@scripts/greeter.lua" for a file,
@@ -70,7 +69,7 @@ static void print_served(const lvm *vm) {
     for (size_t j = 0; j < svc->n_methods; j++) {
       const schema_method *m = &svc->methods[j];
       const char *src = handler_source(vm, m);
-      printf("  %-28s %-17s %s\n", m->name, kind_names[m->kind], src ? src + 1 : "UNIMPLEMENTED (no handler)");
+      printf("  %-28s %-17s %s\n", m->name, method_kind_name(m->kind), src ? src + 1 : "UNIMPLEMENTED (no handler)");
       served += src != NULL;
     }
   }

@@ -53,6 +53,7 @@ typedef struct schema_field {
   const schema_enum *enum_type;     /* FIELD_ENUM */
   bool is_map;                      /* repeated entry message with map_entry set */
   const char *default_value;        /* proto2 [default = ...] as protoc writes it, or NULL */
+  uint32_t id;                      /* dense over the schema's fields, 0 .. n - 1: the codec's caches */
 } schema_field;
 
 struct schema_message {
@@ -66,6 +67,7 @@ struct schema_message {
   /* Counted at load time for the codec: */
   size_t n_required;                /* proto2 required fields */
   size_t n_implicit;                /* fields a decoded table always holds: repeated, maps, scalars without presence */
+  uint64_t serial;                  /* of its schema: no two schemas of a process share one */
 };
 
 typedef enum method_kind {
@@ -137,5 +139,15 @@ const schema_enum_value *schema_enum_value_by_name(const schema_enum *e, const c
 const schema_enum_value *schema_enum_value_by_number(const schema_enum *e, int32_t number);
 
 const char *method_kind_name(method_kind k);
+
+/* The client sends one request, not a stream (unary, server streaming). */
+static inline bool method_one_request(const schema_method *m) {
+  return m->kind == METHOD_UNARY || m->kind == METHOD_SERVER_STREAMING;
+}
+
+/* The server sends one reply, not a stream (unary, client streaming). */
+static inline bool method_one_reply(const schema_method *m) {
+  return m->kind == METHOD_UNARY || m->kind == METHOD_CLIENT_STREAMING;
+}
 
 #endif

@@ -26,7 +26,7 @@ static void register_methods(server *srv, const schema *s) {
     const schema_service *svc = schema_service_at(s, i);
     for (size_t j = 0; j < svc->n_methods; j++) {
       const schema_method *m = &svc->methods[j];
-      if (m->kind != METHOD_UNARY && m->kind != METHOD_SERVER_STREAMING) continue;
+      if (!method_one_request(m)) continue;
       registered_method *rm = &srv->registered[srv->n_registered];
       rm->path = strdup(m->path);
       if (rm->path != NULL)
