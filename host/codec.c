@@ -19,12 +19,18 @@
 **   the order of map entries. Both key and value of a map entry are written.
 ** - Unknown fields are skipped; so is a number a closed (proto2) enum does not
 **   have, as protobuf keeps those aside as unknown fields.
+** - Floats and doubles keep their bits: -0.0, infinities, every NaN payload
+**   (a float's NaN, signalling or not, is widened and narrowed by hand, as a C
+**   conversion would set its quiet bit).
 ** - Errors name the path: root, field names, 1-based indexes of repeated
-**   elements and keys of map entries: `reply.items[2].tags["x"]: ...`.
+**   elements and keys of map entries: `reply.items[2].tags["x"]: ...`. A path
+**   too long for the caller's buffer loses levels from its middle, never the
+**   reason: `reply.child.child(... 95 more ...).child: nesting deeper than 100`.
 **
 ** Nothing here allocates C memory but the caller's codec_buf, grown with
-** realloc; scratch for big messages is a userdata on the Lua stack. A memory
-** error raised by Lua therefore leaks nothing.
+** realloc; scratch for big messages is a userdata on the Lua stack, and the
+** encoder's cache of keys (see below) lives in the registry. A memory error
+** raised by Lua therefore leaks nothing.
 */
 #include "codec.h"
 
@@ -90,8 +96,12 @@ typedef struct path_elem {
   int key;              /* stack index of the key of a map entry, or 0 */
 } path_elem;
 
+typedef struct cache cache;
+
 typedef struct ctx {
   lua_State *L;
+  cache *cache;         /* of the state, once the encoder opens it */
+  int lookups;          /* of keys, before that */
   codec_buf *b;         /* encoding only */
   const char *root;
   char *err;
@@ -104,6 +114,8 @@ typedef struct ctx {
 static void init_ctx(ctx *c, lua_State *L, codec_buf *b, const char *root, char *err,
                      size_t errlen) {
   c->L = L;   /* path[] is filled as the walk goes: no need to clear 2 KB per call */
+  c->cache = NULL;
+  c->lookups = 0;
   c->b = b;
   c->root = root ? root : "";
   c->err = err;
@@ -142,26 +154,57 @@ static const char *key_text(lua_State *L, int idx, char *buf, size_t size) {
   }
 }
 
-/* Writes "<path>: <reason>" to err and returns -1. Runs only on failure. */
-static int fail(ctx *c, const char *fmt, ...) {
-  size_t at = 0;
+/* Level i of the path as text: ".name", then "[index]" or "[key]"; its length. */
+static size_t level_text(ctx *c, int i, char *buf, size_t size) {
+  const path_elem *e = &c->path[i];
   char key[80];
+  size_t n = 0;
+  n += (size_t)snprintf(buf, size, ".%s", e->name);
+  if (n < size && e->index > 0)
+    n += (size_t)snprintf(buf + n, size - n, "[" LUA_INTEGER_FMT "]", (LUAI_UACINT)e->index);
+  if (n < size && e->key > 0)
+    n += (size_t)snprintf(buf + n, size - n, "[%s]", key_text(c->L, e->key, key, sizeof key));
+  return n < size ? n : size - 1;
+}
+
+#define ELISION_MAX 32   /* room for "(... 100 more ...)" */
+
+/*
+** Writes "<root><path>: <reason>" to err and returns -1. A path too long for
+** err loses levels from its middle, "reply.a.b(... 95 more ...).y.z: reason",
+** so that the reason and both ends stay. Runs only on failure.
+*/
+static int fail(ctx *c, const char *fmt, ...) {
+  char reason[256], level[256];
+  const char *sep = c->in_key ? ": map key: " : ": ";
+  size_t lens[MAX_DEPTH + 2], fixed, total, at = 0;
+  int n = 0, first, last;
   va_list ap;
   if (c->errlen == 0) return -1;
+  va_start(ap, fmt);
+  vsnprintf(reason, sizeof reason, fmt, ap);
+  va_end(ap);
+  while (n <= c->depth && n < MAX_DEPTH + 2 && c->path[n].name != NULL) n++;
+  fixed = total = strlen(c->root) + strlen(sep) + strlen(reason);
+  for (int i = 0; i < n; i++) total += lens[i] = level_text(c, i, level, sizeof level);
+  first = last = n;   /* levels first .. last - 1 are left out */
+  if (total >= c->errlen && fixed + ELISION_MAX < c->errlen) {
+    size_t budget = c->errlen - 1 - fixed - ELISION_MAX, used = 0;
+    for (first = 0; first < n && used + lens[first] <= budget / 2; first++) used += lens[first];
+    while (last > first && used + lens[last - 1] <= budget) used += lens[--last];
+  }
   c->err[0] = '\0';
   append(c, &at, "%s", c->root);
-  for (int i = 0; i <= c->depth && c->path[i].name != NULL; i++) {
-    const path_elem *e = &c->path[i];
-    append(c, &at, ".%s", e->name);
-    if (e->index > 0) append(c, &at, "[" LUA_INTEGER_FMT "]", (LUAI_UACINT)e->index);
-    if (e->key > 0) append(c, &at, "[%s]", key_text(c->L, e->key, key, sizeof key));
+  for (int i = 0; i < n; i++) {
+    if (i == first && first < last) {
+      append(c, &at, "(... %d more ...)", last - first);
+      i = last - 1;
+      continue;
+    }
+    level_text(c, i, level, sizeof level);
+    append(c, &at, "%s", level);
   }
-  append(c, &at, c->in_key ? ": map key: " : ": ");
-  if (at + 1 < c->errlen) {
-    va_start(ap, fmt);
-    vsnprintf(c->err + at, c->errlen - at, fmt, ap);
-    va_end(ap);
-  }
+  append(c, &at, "%s%s", sep, reason);
   return -1;
 }
 
@@ -181,6 +224,129 @@ static int enter(ctx *c) {
   if (c->depth > MAX_DEPTH) return fail(c, "nesting deeper than %d", MAX_DEPTH);
   if (!lua_checkstack(c->L, 8)) return fail(c, "Lua stack overflow");
   return 0;
+}
+
+/* }====================================================== */
+
+/*
+** {======================================================
+** The state's cache of table keys: (message, key address) -> field
+**
+** A table key that names a field is an interned Lua string. The cache anchors
+** one such string per field in a table (by schema_field.id + 1), so that it
+** lives as long as the state and its address names the field for good: the
+** encoder then finds the field of a key with one pointer hash, without
+** reading the key's bytes. The cache serves the messages of one schema
+** (serial); another schema starts a new one. It is a userdata kept in the
+** registry, its user value the table of names: all in Lua memory.
+** =======================================================
+*/
+
+typedef struct cache_slot {
+  const char *key;      /* the name's bytes, as lua_tolstring gives them; NULL: free */
+  const schema_message *m;
+  const schema_field *f;
+} cache_slot;
+
+struct cache {
+  uint64_t serial;      /* of the schema whose fields it knows */
+  size_t cap, count;    /* slots: a power of two of them, at most half used */
+  cache_slot slots[];
+};
+
+static const char cache_key = 'c';   /* its address is the registry key */
+
+#define CACHE_SLOTS 128
+#define CACHE_AFTER 2                /* keys an encode looks up itself before it opens the cache */
+
+static size_t cache_hash(const cache *k, const schema_message *m, const char *key) {
+  uint64_t h = ((uint64_t)(uintptr_t)key ^ (uint64_t)(uintptr_t)m << 17) * 0x9E3779B97F4A7C15u;
+  return (size_t)(h >> 32) & (k->cap - 1);
+}
+
+/*
+** [-1, +0] Makes the state's cache, of cap slots, with old's entries, and the
+** table of names on the top of the stack as its user value.
+*/
+static cache *cache_new(lua_State *L, uint64_t serial, size_t cap, const cache *old) {
+  cache *k = lua_newuserdatauv(L, sizeof(cache) + cap * sizeof(cache_slot), 1);  /* names k */
+  memset(k, 0, sizeof(cache) + cap * sizeof(cache_slot));
+  k->serial = serial;
+  k->cap = cap;
+  for (size_t i = 0; old != NULL && i < old->cap; i++)
+    if (old->slots[i].key != NULL) {
+      size_t j = cache_hash(k, old->slots[i].m, old->slots[i].key);
+      while (k->slots[j].key != NULL) j = (j + 1) & (cap - 1);
+      k->slots[j] = old->slots[i];
+      k->count++;
+    }
+  lua_insert(L, -2);                                  /* k names */
+  lua_setiuservalue(L, -2, 1);                        /* k */
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+  return k;
+}
+
+/* The state's cache for m's schema, made when there is none. */
+static cache *cache_open(lua_State *L, const schema_message *m) {
+  cache *k = NULL;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) == LUA_TUSERDATA) k = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (k != NULL && k->serial == m->serial) return k;
+  lua_newtable(L);
+  return cache_new(L, m->serial, CACHE_SLOTS, NULL);
+}
+
+/* The field of m whose name is the string at address key, if the cache knows it. */
+static inline const schema_field *cache_find(const cache *k, const schema_message *m,
+                                             const char *key) {
+  for (size_t i = cache_hash(k, m, key);; i = (i + 1) & (k->cap - 1)) {
+    const cache_slot *sl = &k->slots[i];
+    if (sl->key == key && sl->m == m) return sl->f;
+    if (sl->key == NULL) return NULL;
+  }
+}
+
+/*
+** The string at stack index idx, at address key, names field f of m: the
+** cache learns it when that string is f's anchored name (any short string
+** equal to it is, while it lives), or can become it.
+*/
+static void cache_add(ctx *c, const schema_message *m, const schema_field *f, int idx,
+                      const char *key) {
+  lua_State *L = c->L;
+  cache *k = c->cache;
+  size_t i;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key);
+  lua_getiuservalue(L, -1, 1);                        /* k names */
+  if (lua_rawgeti(L, -1, (lua_Integer)f->id + 1) == LUA_TNIL) {
+    lua_pushvalue(L, idx);
+    lua_rawseti(L, -3, (lua_Integer)f->id + 1);
+  } else if (lua_tostring(L, -1) != key) {            /* an equal long string: not the one */
+    lua_pop(L, 3);
+    return;
+  }
+  lua_pop(L, 1);                                      /* k names */
+  if ((k->count + 1) * 2 > k->cap) {
+    k = c->cache = cache_new(L, k->serial, k->cap * 2, k);   /* k */
+    lua_pushnil(L);                                   /* k nil */
+  }
+  lua_pop(L, 2);
+  for (i = cache_hash(k, m, key); k->slots[i].key != NULL; i = (i + 1) & (k->cap - 1)) {}
+  k->slots[i] = (cache_slot){key, m, f};
+  k->count++;
+}
+
+/* The field of m named by the string key (len bytes) at stack index idx, or NULL. */
+static const schema_field *field_of_key(ctx *c, const schema_message *m, int idx,
+                                        const char *key, size_t len) {
+  const schema_field *f;
+  if (c->cache == NULL) {   /* a small message does not pay for opening it */
+    if (++c->lookups <= CACHE_AFTER) return schema_field_by_name(m, key, len);
+    c->cache = cache_open(c->L, m);
+  }
+  if ((f = cache_find(c->cache, m, key)) == NULL && (f = schema_field_by_name(m, key, len)) != NULL)
+    cache_add(c, m, f, idx, key);
+  return f;
 }
 
 /* }====================================================== */
@@ -340,10 +506,23 @@ static int enc_enum(ctx *c, const schema_enum *e, int idx, lua_Integer *v) {
 /* Largest double that rounds to a finite float: IEEE rounding without UB. */
 #define FLOAT_LIMIT 0x1.ffffffp+127
 
-static float to_float(double d) {
-  if (d >= FLOAT_LIMIT) return (float)HUGE_VAL;
-  if (d <= -FLOAT_LIMIT) return -(float)HUGE_VAL;
-  return (float)d;
+/*
+** The bits of the float nearest to d. A NaN keeps its sign and the top of its
+** payload, signalling or not, so that a float read by float_number comes back
+** bit for bit (a C conversion would set the quiet bit).
+*/
+static uint32_t float_bits(double d) {
+  float x;
+  uint32_t bits;
+  if (d != d) {
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    bits = (uint32_t)(u >> 63) << 31 | 0x7F800000u | (uint32_t)(u >> 29 & 0x7FFFFF);
+    return bits & 0x7FFFFF ? bits : bits | 0x400000;   /* no payload left: a quiet NaN */
+  }
+  x = d >= FLOAT_LIMIT ? (float)HUGE_VAL : d <= -FLOAT_LIMIT ? -(float)HUGE_VAL : (float)d;
+  memcpy(&bits, &x, 4);
+  return bits;
 }
 
 /* Converts the Lua value at idx for field f of a message (proto3 or not). */
@@ -357,12 +536,7 @@ static int enc_scalar(ctx *c, const schema_field *f, bool proto3, int idx, scala
       if (lua_type(L, idx) != LUA_TNUMBER) return type_fail(c, "number", idx);
       d = (double)lua_tonumber(L, idx);
       if (f->type == FIELD_DOUBLE) memcpy(&v->u, &d, 8);
-      else {
-        float x = to_float(d);
-        uint32_t bits;
-        memcpy(&bits, &x, 4);
-        v->u = bits;
-      }
+      else v->u = float_bits(d);
       return 0;
     }
     case FIELD_BOOL:
@@ -574,7 +748,7 @@ static int enc_fields(ctx *c, const schema_message *m, int idx) {
       return fail(c, "expected field name, got %s key", luaL_typename(L, -2));
     }
     name = lua_tolstring(L, -2, &len);
-    f = schema_field_by_name(m, name, len);
+    f = field_of_key(c, m, lua_gettop(L) - 1, name, len);
     pe->name = name;
     pe->index = 0;
     pe->key = 0;
@@ -644,6 +818,19 @@ static inline cursor get_varint(cursor p, cursor end, uint64_t *v) {
     return p + 1;
   }
   return varint_slow(p, end, v);
+}
+
+/* The float of these bits as a double; a NaN keeps its payload, as float_bits wants it. */
+static lua_Number float_number(uint32_t bits) {
+  float x;
+  if ((bits & 0x7F800000u) == 0x7F800000u && (bits & 0x7FFFFF)) {
+    uint64_t u = (uint64_t)(bits >> 31) << 63 | (uint64_t)0x7FF << 52 | (uint64_t)(bits & 0x7FFFFF) << 29;
+    double d;
+    memcpy(&d, &u, 8);
+    return (lua_Number)d;
+  }
+  memcpy(&x, &bits, 4);
+  return (lua_Number)x;
 }
 
 static int varint_fail(ctx *c, cursor p, cursor end) {
@@ -758,13 +945,7 @@ static int dec_scalar(ctx *c, const schema_message *m, const schema_field *f, cu
       lua_pushnumber(L, (lua_Number)d);
       break;
     }
-    case FIELD_FLOAT: {
-      uint32_t bits = (uint32_t)u;
-      float x;
-      memcpy(&x, &bits, 4);
-      lua_pushnumber(L, (lua_Number)x);
-      break;
-    }
+    case FIELD_FLOAT: lua_pushnumber(L, float_number((uint32_t)u)); break;
     case FIELD_INT32: case FIELD_SFIXED32: lua_pushinteger(L, (int32_t)u); break;
     case FIELD_UINT32: case FIELD_FIXED32: lua_pushinteger(L, (uint32_t)u); break;
     case FIELD_SINT32: lua_pushinteger(L, (int32_t)((uint32_t)u >> 1 ^ -((uint32_t)u & 1))); break;
@@ -851,7 +1032,8 @@ static int packed_count(const schema_field *f, cursor p, cursor end) {
 ** Pushes the table of repeated field f of the table at t, stored there when
 ** made. again: f may have been read before. Returns its length.
 */
-static lua_Integer open_table(lua_State *L, int t, const schema_field *f, bool again, int narr) {
+static lua_Integer open_table(ctx *c, int t, const schema_field *f, bool again, int narr) {
+  lua_State *L = c->L;
   if (again) {
     lua_pushstring(L, f->name);
     if (lua_rawget(L, t) == LUA_TTABLE) return (lua_Integer)lua_rawlen(L, -1);
@@ -871,7 +1053,7 @@ static int dec_elements(ctx *c, const schema_message *m, const schema_field *f, 
   path_elem *pe = &c->path[c->depth];
   size_t len;
   int rc;
-  if (wt == WT_LEN && WIRE(f) != WT_LEN) {   /* packed, whatever the declaration */
+  if (wt == WT_LEN && WIRE(f) != WT_LEN && !IS_MESSAGE(f)) {   /* packed, whatever the declaration */
     cursor p = get_bytes(c, *pp, end, &len), run_end;
     if (p == NULL) return -1;
     for (run_end = p + len; p < run_end;) {
@@ -940,8 +1122,9 @@ static int dec_entry(ctx *c, const schema_field *f, uint32_t wt, cursor *pp, cur
 }
 
 /* A oneof member is being set: the member set before it, if any, goes. */
-static void oneof_set(lua_State *L, const schema_message *m, const schema_field *f, int t,
+static void oneof_set(ctx *c, const schema_message *m, const schema_field *f, int t,
                       uint64_t *mask, bool merge) {
+  lua_State *L = c->L;
   uint64_t bit = f->oneof < 64 ? (uint64_t)1 << f->oneof : 0;
   if (merge || bit == 0 || (*mask & bit))
     for (size_t i = 0; i < m->n_fields; i++)
@@ -1041,13 +1224,13 @@ static int dec_fields(ctx *c, const schema_message *m, int t, cursor *pp, cursor
       if (open != f) {
         int narr = wt == WT_LEN && WIRE(f) != WT_LEN ? packed_count(f, p, end) : 0;
         lua_settop(L, base);
-        n_open = open_table(L, t, f, merge || (seen[i / 64] >> (i % 64) & 1), narr);
+        n_open = open_table(c, t, f, merge || (seen[i / 64] >> (i % 64) & 1), narr);
         open = f;
       }
       rc = f->is_map ? dec_entry(c, f, wt, &p, end) : dec_elements(c, m, f, wt, &p, end, &n_open);
       rc = rc < 0 ? -1 : 1;
     } else {
-      if (f->oneof >= 0) oneof_set(L, m, f, t, &oneofs, merge);
+      if (f->oneof >= 0) oneof_set(c, m, f, t, &oneofs, merge);
       rc = dec_single(c, m, f, t, wt, &p, end, merge || (seen[i / 64] >> (i % 64) & 1));
     }
     if (rc < 0) return -1;

@@ -33,6 +33,8 @@ int codec_decode(lua_State *L, const schema_message *m, const char *data, size_t
 
 /*
 ** Encodes the table at idx as message m, replacing b's contents [-0, +0].
+** The first encode of a state with more than a couple of keys makes the
+** state's cache of keys (a userdata in the registry, for m's schema).
 ** On failure returns -1 with the path-named reason in err:
 ** "reply.items[2].id: expected integer, got string". Only a memory error raises;
 ** b stays owned by the caller either way.

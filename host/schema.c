@@ -198,6 +198,8 @@ struct schema {
   schema_method *methods;
   size_t n_methods;
   name_index message_ix, enum_ix, service_ix, method_ix;
+  uint32_t n_fields;                /* of every message: the next schema_field.id */
+  uint64_t serial;
 };
 
 _Static_assert(offsetof(message, pub) == 0 && offsetof(schema_message, full_name) == 0,
@@ -523,8 +525,13 @@ static int link_message(loader *ld, message *m) {
   schema_field *fields = ld_alloc(ld, (n ? n : 1) * sizeof *fields);
   const char **oneofs = ld_alloc(ld, (n_real ? n_real : 1) * sizeof *oneofs);
   if (fields == NULL || oneofs == NULL) return -1;
+  size_t synthetic = 0;
   for (size_t i = 0; i < n; i++)
-    if (d->field[i]->proto3_optional && d->field[i]->has_oneof_index) n_real--;
+    synthetic += d->field[i]->proto3_optional && d->field[i]->has_oneof_index;
+  if (synthetic > n_real)
+    return fail(ld, "protoset %s: %s: more proto3 optional fields than oneofs", origin,
+                m->pub.full_name);
+  n_real -= synthetic;
   for (size_t i = 0; i < n_real; i++)
     oneofs[i] = d->oneof_decl[i]->name ? d->oneof_decl[i]->name : "";
   for (size_t i = 0; i < n; i++)
@@ -534,11 +541,13 @@ static int link_message(loader *ld, message *m) {
     if (i > 0 && fields[i].number == fields[i - 1].number)
       return fail(ld, "protoset %s: %s: field number %u used twice", origin, m->pub.full_name,
                   (unsigned)fields[i].number);
+    fields[i].id = ld->s->n_fields++;
     m->pub.n_required += fields[i].label == LABEL_REQUIRED;
     m->pub.n_implicit += fields[i].label == LABEL_REPEATED || !fields[i].has_presence;
   }
   m->pub.fields = fields;
   m->pub.n_fields = n;
+  m->pub.serial = ld->s->serial;
   m->pub.oneofs = oneofs;
   m->pub.n_oneofs = n_real;
   if (m->pub.map_entry && (n != 2 || fields[0].number != 1 || fields[1].number != 2))
@@ -686,6 +695,8 @@ schema *schema_load_with(const void *set, size_t size, const char *const *paths,
     fail(&ld, "protoset: out of memory");
     return NULL;
   }
+  static atomic_uint_fast64_t serials;
+  ld.s->serial = atomic_fetch_add(&serials, 1) + 1;
   if (set != NULL && load_bytes(&ld, set, size) < 0) goto failed;
   for (size_t i = 0; i < n_paths; i++)
     if (load_path(&ld, paths[i]) < 0) goto failed;

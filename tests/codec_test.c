@@ -514,6 +514,16 @@ static void test_vectors(void) {
   /* Decoding then encoding gives the same bytes: NaN payloads and -0.0 survive. */
   recode("codectest.AllTypes", "09 01 00 00 00 00 00 f8 7f 15 01 00 c0 7f");
   recode("codectest.AllTypes", "09 00 00 00 00 00 00 00 80 15 00 00 00 80");
+  /* Signalling float NaNs too (a C float -> double -> float would set the quiet bit). */
+  recode("codectest.AllTypes", "15 01 00 80 7f");
+  recode("codectest.AllTypes", "15 ff ff bf ff d2 02 08 01 00 80 ff 00 00 c0 7f");
+  dec_ok("codectest.AllTypes", "15 01 00 80 7f",
+         "string.pack('<d', t.f_float) == string.pack('<i8', 0x7ff0000020000000)");
+  /* A double NaN whose payload a float cannot hold becomes the quiet NaN of its sign. */
+  enc_ok("codectest.AllTypes", "{f_float = string.unpack('<d', string.pack('<i8', 0x7ff0000000000001))}",
+         "15 00 00 c0 7f");
+  enc_ok("codectest.AllTypes", "{f_float = string.unpack('<d', string.pack('<i8', -1))}",
+         "15 ff ff ff ff");
   recode("codectest2.Legacy", "0896011204616e6f6e28012802320201023803535805620178546b72016b6c7a020802");
   /* The buffer is replaced, not appended to. */
   enc_ok("codectest.Hello", "{name = 'a'}", "0a 01 61");
@@ -679,6 +689,38 @@ static void test_oneof_enum_nested(void) {
   enc_ok(t, "{r_int32 = setmetatable({1}, {__index = error, __len = error})}", "ea 02 01 01");
 }
 
+/* The encoder's cache of keys: long keys, other schemas, many fields. */
+static void test_key_cache(const char *protoset) {
+  const char *t = "codectest.LongNames";
+  char e[512];
+  schema *s2;
+  /* Long keys are not interned: each table has its own string, the cache keeps none of them. */
+  for (int i = 0; i < 3; i++) {
+    enc_ok(t, "{a_field_name_that_is_longer_than_forty_bytes_1 = 1, short = 2, also_short = 3,"
+              " a_field_name_that_is_longer_than_forty_bytes_2 = 'x'}", "08 01 12 01 78 18 02 20 03");
+    enc_ok(t, "{[string.rep('a', 1) .. '_field_name_that_is_longer_than_forty_bytes_1'] = 5, short = 1,"
+              " also_short = 1}", "08 05 18 01 20 01");
+    rtrip(t, "{a_field_name_that_is_longer_than_forty_bytes_2 = 'y', short = 1, also_short = 2}", "sub(v, t)");
+    enc_err(t, "{short = 1, also_short = 2, a_field_name_that_is_longer_than_forty_bytes_3 = 1}",
+            "reply.a_field_name_that_is_longer_than_forty_bytes_3: unknown field of codectest.LongNames");
+  }
+  /* The same state with messages of another schema, then this one again. */
+  s2 = schema_load(&protoset, 1, e, sizeof e);
+  CHECK(s2 != NULL);
+  if (s2 == NULL) return;
+  for (int i = 0; i < 2; i++) {
+    const schema_message *m2 = schema_find_message(s2, "codectest.Scalars20");
+    push_expr("{a1 = 1, a2 = 2, a3 = 3, a14 = 'x'}");
+    CHECK(m2 != NULL && m2->serial != msg("codectest.Scalars20")->serial);
+    CHECK(codec_encode(L, -1, m2, &B, "reply", err, sizeof err) == 0 &&
+          strcmp(tohex(B.data, B.len), "080110021803720178") == 0);
+    lua_pop(L, 1);
+    enc_ok("codectest.Scalars20", "{a1 = 1, a2 = 2, a3 = 3, a14 = 'x'}", "080110021803720178");
+  }
+  schema_free(s2);
+  enc_err("codectest.Scalars20", "{a1 = 1, a2 = 2, a3 = 3, a4 = 4, nope = 1}", "reply.nope: unknown field of codectest.Scalars20");
+}
+
 static void test_unknown_fields(void) {
   /* Every wire type, groups nested in groups, before and after a known field. */
   dec_ok("codectest.Hello",
@@ -758,6 +800,18 @@ static void test_encode_errors(void) {
   for (int i = 0; i < 101; i++) strcat(deep, ".children[1]");
   strcat(deep, ": nesting deeper than 100");
   enc_err("codectest.Node", "(function() local t = {} t.children = {t} return t end)()", deep);
+  /* A path too long for the buffer loses levels from its middle; the reason stays. */
+  {
+    char mid[200];
+    const char *tail = ".child.child: nesting deeper than 100";
+    push_expr("nest(101)");
+    CHECK(codec_encode(L, -1, msg("codectest.Node"), &B, "reply", mid, sizeof mid) == -1);
+    check(strncmp(mid, "reply.child.child", 17) == 0 && strstr(mid, ".child(... ") != NULL &&
+          strstr(mid, " more ...).child") != NULL && strlen(mid) < sizeof mid - 1 &&
+          strlen(mid) > strlen(tail) && strcmp(mid + strlen(mid) - strlen(tail), tail) == 0,
+          __LINE__, "elided path: %s", mid);
+    lua_pop(L, 1);
+  }
   /* A short error buffer is cut, never overrun. */
   {
     char small[16];
@@ -886,6 +940,7 @@ int main(int argc, char **argv) {
   test_maps();
   test_oneof_enum_nested();
   test_unknown_fields();
+  test_key_cache(argv[1]);
   test_encode_errors();
   test_decode_errors();
   lua_close(L);
