@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for users and CI, on Debian 12:
 #   ./bootstrap.sh run       install what is missing, build, serve the example on 8089
-#   ./bootstrap.sh test      install what is missing, build, run every test (also under ASan+UBSan)
+#   ./bootstrap.sh test      install what is missing, build, run every test (also under ASan+UBSan),
+#                            then fuzz the codec and the descriptor loader briefly
 #   ./bootstrap.sh build     install what is missing and build, nothing else
 #   ./bootstrap.sh package   install what is missing, build the host fully static (build-static/)
 #                            and write dist/code.zip for Function Compute: bootstrap, protoset.pb, scripts/
@@ -17,6 +18,7 @@ PACKAGES=(
   protoc-gen-go protoc-gen-go-grpc
   nghttp2-client iproute2
   zip unzip busybox-static python3-yaml
+  python3-h2
 )
 
 install_packages() {
@@ -81,6 +83,10 @@ case "${1:-}" in
     (cd build && ctest --output-on-failure -j 2)
     build build-asan -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     (cd build-asan && ctest --output-on-failure -j 2)
+    # The codec and the descriptor loader under libFuzzer, 15 s a target (tests/fuzz/README.md).
+    CC=clang CXX=clang++ cmake -S . -B build-fuzz -DSANITIZE=ON >/dev/null
+    cmake --build build-fuzz --target fuzz -j "$(nproc)"
+    tests/fuzz/run.sh build-fuzz "${FUZZ_SECONDS:-15}"
     ;;
   package)
     install_packages

@@ -69,6 +69,7 @@ static void call_free(call *c) {
   if (c->gc != NULL) {
     log_call(c);
     grpc_call_unref(c->gc);
+    c->worker->live--;
   }
   if (c->vm != NULL) lvm_release(c->vm);
   grpc_byte_buffer_destroy(c->recv_buf);
@@ -324,6 +325,7 @@ static void on_first_message(call *c) {
 
 static void on_new(call *c) {
   worker *w = c->worker;
+  w->live++;
   call_request(w, c->registered);
   if (log_calls()) {
     c->started = timer_now();

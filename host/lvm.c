@@ -84,6 +84,7 @@ lvm *lvm_new(schema *s, const config *cfg, bool warn, char *err, size_t errlen) 
     return NULL;
   }
   vm->schema = schema_retain(s);
+  CURRENT_CALL(vm->L) = NULL;       /* lua_newstate leaves it as it was; threads copy it */
   lua_atpanic(vm->L, on_panic);
   lua_gc(vm->L, LUA_GCGEN, 0, 0);
   guard_install(vm->L);
@@ -140,13 +141,19 @@ static int body_k(lua_State *co, int status, lua_KContext ctx) {
   return 0;
 }
 
-/* What every coroutine runs: [handler call] -> handler(req, call) or handler(call). */
+/*
+** What every coroutine runs: [handler call] -> handler(req, call) or handler(call).
+** A copy of the call object stays at the bottom, so it lives as long as the
+** coroutine whatever the handler does with its own.
+*/
 static int body(lua_State *co) {
   call *c = CURRENT_CALL(co);
+  lua_pushvalue(co, 2);
+  lua_insert(co, 1);                /* call handler call */
   int nargs = 1;
   if (method_one_request(c->method)) {
     lcall_push_request(co, c);
-    lua_insert(co, 2);
+    lua_insert(co, 3);              /* call handler req call */
     nargs = 2;
   }
   lua_callk(co, nargs, 1, 0, body_k);
@@ -169,11 +176,13 @@ static int new_coroutine(lua_State *L) {
   return 0;
 }
 
+/* Unlinks the call object, runs what the coroutine left to close, and lets it go. */
 static void end_coroutine(call *c) {
   lua_State *L = c->vm->L;
-  if (c->box != NULL) c->box->call = NULL;
+  c->box->call = NULL;
   c->box = NULL;
   CURRENT_CALL(c->co) = NULL;
+  lua_resetthread(c->co);           /* its pending <close> variables, as coroutine.close would */
   luaL_unref(L, LUA_REGISTRYINDEX, c->co_ref);
   c->co_ref = LUA_NOREF;
   c->co = NULL;
@@ -246,7 +255,6 @@ static void finish_with_error(call *c, int status) {
     log_line(LOG_ERROR, "handler failed", "method", c->method->path, "status", "RESOURCE_EXHAUSTED",
              "error", "the Lua state is out of memory (--max-memory-mb)", NULL);
     call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "the handler ran out of memory", NULL);
-    lua_resetthread(c->co);
     return;
   }
   int top = lua_gettop(L);
@@ -260,8 +268,6 @@ static void finish_with_error(call *c, int status) {
   } else
     call_finish(c, GRPC_STATUS_UNKNOWN, "the handler failed and its error could not be read", NULL);
   lua_settop(L, top);
-  /* Run the coroutine's pending <close> variables, as coroutine.close would. */
-  lua_resetthread(c->co);
 }
 
 static void resume(call *c, int nargs) {
@@ -278,7 +284,6 @@ static void resume(call *c, int nargs) {
     log_line(LOG_ERROR, "handler failed", "method", c->method->path, "status", "UNKNOWN",
              "error", yielded, NULL);
     call_finish(c, GRPC_STATUS_UNKNOWN, yielded, NULL);
-    lua_resetthread(c->co);
   } else if (status != LUA_OK) {
     finish_with_error(c, status);
   }

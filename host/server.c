@@ -132,6 +132,13 @@ int server_start(server *s, const config *cfg, lvm **vms,
   return 0;
 }
 
+/* Shuts a queue down once nothing will use it, and takes what is left in it. */
+static void drain(grpc_completion_queue *cq) {
+  grpc_completion_queue_shutdown(cq);
+  while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN)
+    continue;
+}
+
 void server_stop(server *s, int grace_ms) {
   grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
   grpc_server_shutdown_and_notify(s->gs, cq, s);
@@ -143,9 +150,10 @@ void server_stop(server *s, int grace_ms) {
     grpc_server_cancel_all_calls(s->gs);
     grpc_completion_queue_pluck(cq, s, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
   }
-  grpc_server_destroy(s->gs);
-  for (int i = 0; i < s->n_workers; i++) grpc_completion_queue_shutdown(s->workers[i].cq);
+  for (int i = 0; i < s->n_workers; i++) atomic_store(&s->workers[i].stopping, true);
   for (int i = 0; i < s->n_workers; i++) worker_join(&s->workers[i]);
+  grpc_server_destroy(s->gs);
+  for (int i = 0; i < s->n_workers; i++) drain(s->workers[i].cq);
   free_workers(s);
   free_registered(s);
   grpc_completion_queue_shutdown(cq);

@@ -20,7 +20,12 @@
 #define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 /* The earliest timer, or the idle wake-up; without timers, the clock is read only once a second. */
+/* While stopping, how often a worker looks whether its last call is gone. */
+#define STOPPING_WAIT_NS 10000000
+
 static gpr_timespec next_deadline(worker *w) {
+  if (atomic_load_explicit(&w->stopping, memory_order_relaxed))
+    return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(STOPPING_WAIT_NS, GPR_TIMESPAN));
   if (w->timers.n == 0) {
     if (w->idle_until == 0) w->idle_until = timer_now() + MAX_WAIT_NS;
     return gpr_time_from_nanos(w->idle_until, GPR_CLOCK_MONOTONIC);
@@ -58,9 +63,9 @@ static void *run(void *arg) {
   for (size_t m = 0; m < w->n_registered; m++)
     for (int i = 0; i < REGISTERED_SLOTS; i++)
       if (call_request(w, &w->registered[m])) break;
-  for (;;) {
+  /* The queue is shut down only after this: no call may start a batch on a queue that is. */
+  while (!atomic_load(&w->stopping) || w->live > 0 || w->posted > 0) {
     grpc_event ev = grpc_completion_queue_next(w->cq, next_deadline(w), NULL);
-    if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
     if (ev.type == GRPC_QUEUE_TIMEOUT) w->idle_until = 0;
     adopt_offered(w);
     if (ev.type == GRPC_OP_COMPLETE) call_on_tag(ev.tag, ev.success != 0);

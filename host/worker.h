@@ -45,6 +45,8 @@ typedef struct worker {
   const registered_method *registered;   /* borrowed from the server */
   size_t n_registered;
   size_t posted;                    /* request slots outstanding */
+  size_t live;                      /* calls handed over and not yet freed */
+  atomic_bool stopping;             /* the server is down: end once no call is left */
   pthread_t thread;
   bool running;                     /* the thread was started */
 } worker;

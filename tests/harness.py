@@ -98,6 +98,19 @@ def load_stubs_as(path, as_name):
         shutil.rmtree(tmp, True)
 
 
+def _sanitized():
+    try:
+        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
+            return any(line.strip() == "SANITIZE:BOOL=ON" for line in f)
+    except OSError:
+        return False
+
+
+# The host under test runs under ASan: its allocator keeps freed memory, so RSS is no guide
+# (LeakSanitizer checks for leaks at exit instead).
+SANITIZED = _sanitized()
+
+
 def rss_kb(pid):
     """Resident memory of process pid, in kB."""
     with open("/proc/%d/status" % pid) as f:

@@ -19,13 +19,12 @@ import socket
 import struct
 import subprocess
 import tempfile
-import time
 import unittest
 import uuid
 
 import grpc
 
-from harness import BUILD_DIR, SOURCE_DIR, Host, pb, rpc
+from harness import SANITIZED, SOURCE_DIR, Host, pb, rpc
 
 ZIP = os.path.join(SOURCE_DIR, "dist", "code.zip")
 BUSYBOX = "/bin/busybox"          # Debian's busybox-static
@@ -43,14 +42,6 @@ function M.SayHelloStreamReply(req, call)
 end
 return M
 """
-
-
-def sanitizer_build():
-    try:
-        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
-            return any(line.strip() == "SANITIZE:BOOL=ON" for line in f)
-    except OSError:
-        return False
 
 
 def has_interpreter(path):
@@ -123,7 +114,7 @@ class PackagedHost(Host):
 class PackageTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if sanitizer_build():
+        if SANITIZED:
             raise unittest.SkipTest("sanitizer build: the package is tested once, in the plain build")
         for tool in ("zip", "unzip", "unshare", "chroot"):
             if not shutil.which(tool):
