@@ -1,0 +1,207 @@
+---@meta grpc
+-- LuaLS definitions of what the host gives handler scripts: the global `grpc` table (also
+-- `require "grpc"`) and the `call` object (grpc.Call). Never loaded by the host; only the
+-- language server reads it (.luarc.json at the repository root points it here).
+-- Reference: docs/handlers.md.
+
+---A status code by name, as `grpc.error` takes it.
+---@alias grpc.StatusName
+---| "CANCELLED"
+---| "UNKNOWN"
+---| "INVALID_ARGUMENT"
+---| "DEADLINE_EXCEEDED"
+---| "NOT_FOUND"
+---| "ALREADY_EXISTS"
+---| "PERMISSION_DENIED"
+---| "RESOURCE_EXHAUSTED"
+---| "FAILED_PRECONDITION"
+---| "ABORTED"
+---| "OUT_OF_RANGE"
+---| "UNIMPLEMENTED"
+---| "INTERNAL"
+---| "UNAVAILABLE"
+---| "DATA_LOSS"
+---| "UNAUTHENTICATED"
+
+---A status code: a number from 1 to 16 or its name (`5` or `"NOT_FOUND"`).
+---@alias grpc.Code integer|grpc.StatusName
+
+---A message as a Lua table: fields by their names in the `.proto`.
+---@alias grpc.Message table
+
+---A `google.protobuf.Any`, as `grpc.any_pack` makes it.
+---@class grpc.Any
+---@field type_url string `type.googleapis.com/<full type name>`
+---@field value string the message's protobuf bytes
+
+---A `google.protobuf.Timestamp` or `Duration` as a table.
+---@class grpc.Time
+---@field seconds integer
+---@field nanos integer
+
+---What the built-in health service answers for a service.
+---@alias grpc.HealthStatus "SERVING"|"NOT_SERVING"|"SERVICE_UNKNOWN"|"UNKNOWN"
+
+---The error value `grpc.error` raises, and the host raises when the call is cancelled
+---(`CANCELLED`) or its deadline passed (`DEADLINE_EXCEEDED`). `pcall` catches it;
+---`error(err, 0)` re-raises it with its status intact. `tostring(err)` is `"NAME: message"`.
+---@class grpc.Error
+---@field code integer    the status code, a value of grpc.status
+---@field message string  the status message
+---@field details grpc.Any[]? the details given to grpc.error, if any
+
+---The call a handler serves: the handler's second argument (unary, server streaming) or its
+---only one (client and bidi streaming). Valid only while its handler runs: a call object kept
+---after the handler ends raises "the call has ended" when used.
+---@class grpc.Call
+---@field metadata table<string, string> request metadata: keys lower-case; a repeated key's values joined with ", "; `-bin` values decoded
+---@field method string the full method name, `/package.Service/Method`
+---@field peer string the client's address, such as `ipv4:127.0.0.1:53120`
+---@field deadline number? seconds left before the client's deadline (`0` once passed), `nil` without one; read afresh each time
+---@field request_id string? the `x-fc-request-id` request header (Function Compute's request id), or `nil`
+local Call = {}
+
+---The next request message, or `nil` once the client has half-closed (and on every call
+---after that). Suspends this handler until a message arrives. In unary and server-streaming
+---methods it returns `nil` at once: the request is the handler's first argument.
+---Raises `CANCELLED`/`DEADLINE_EXCEEDED` when the call was cancelled or its deadline passed.
+---Only from the handler's own coroutine, not from a nested coroutine.
+---@async
+---@return grpc.Message?
+function Call:recv() end
+
+---An iterator over the request messages, for `for req in call:messages() do ... end`;
+---it stops when the client half-closes. Each step is a `call:recv()`.
+---@return fun(): grpc.Message?
+function Call:messages() end
+
+---Sends one response message (server and bidi streaming only; a unary or client-streaming
+---handler returns its reply). Returns at once unless the previous message is still on its
+---way; then suspends this handler (not its thread) until the client reads. A table of the
+---wrong shape ends the call with `INTERNAL` naming the field (`reply.items[2].id: ...`).
+---Raises `CANCELLED`/`DEADLINE_EXCEEDED` when the call was cancelled or its deadline passed.
+---Only from the handler's own coroutine, not from a nested coroutine.
+---@async
+---@param msg grpc.Message
+function Call:send(msg) end
+
+---Adds a response header. Headers leave with the first message (or with the status), so set
+---them before the first `call:send`; afterwards this raises an error. Keys: lower-case
+---letters, digits, `-`, `_`, `.`, not starting with `grpc-`; values of keys ending in `-bin`
+---may be any bytes, other values printable ASCII. Adding a key twice sends it twice.
+---@param key string
+---@param value string
+function Call:set_header(key, value) end
+
+---Adds a response trailer, sent with the status whatever it is (an error status too).
+---Same rules for keys and values as `set_header`; allowed at any time before the handler ends.
+---@param key string
+---@param value string
+function Call:set_trailer(key, value) end
+
+---`true` once the client cancelled or the deadline passed. The host learns of it while the
+---handler waits (in `recv`, `send` or `grpc.sleep`, which then raise); so it reads `true` in
+---code that caught that error (`pcall`, a `<close>` handler). It stays `true`.
+---@return boolean
+function Call:cancelled() end
+
+---The host's library: statuses, sleeping, time, health and the codec.
+grpc = {}
+
+---Status codes by name: `grpc.status.NOT_FOUND == 5`, `grpc.status.OK == 0`.
+grpc.status = {
+  OK = 0,
+  CANCELLED = 1,
+  UNKNOWN = 2,
+  INVALID_ARGUMENT = 3,
+  DEADLINE_EXCEEDED = 4,
+  NOT_FOUND = 5,
+  ALREADY_EXISTS = 6,
+  PERMISSION_DENIED = 7,
+  RESOURCE_EXHAUSTED = 8,
+  FAILED_PRECONDITION = 9,
+  ABORTED = 10,
+  OUT_OF_RANGE = 11,
+  UNIMPLEMENTED = 12,
+  INTERNAL = 13,
+  UNAVAILABLE = 14,
+  DATA_LOSS = 15,
+  UNAUTHENTICATED = 16,
+}
+
+---Ends the call with a status: raises a grpc.Error, so it never returns. `code` is a number
+---from 1 to 16 or a name such as `"NOT_FOUND"` (upper case); `0`/`"OK"` or anything else
+---raises a plain error instead (the call then ends `UNKNOWN`). Headers and trailers set so
+---far go out with the status; messages sent so far stay sent. `details`, a list of Any tables
+---(`grpc.any_pack("google.rpc.BadRequest", {...})`), go to the client as a google.rpc.Status
+---in `grpc-status-details-bin`; one that does not encode is left out and logged.
+---@param code grpc.Code
+---@param message? string  the status message, `""` when left out
+---@param details? grpc.Any[]
+function grpc.error(code, message, details) end
+
+---Sets what the built-in grpc.health.v1.Health answers for `service` (`""`: the whole
+---server): "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN" (Check answers NOT_FOUND), or "UNKNOWN"
+---for the default (SERVING for "" and every service with a handler; NOT_SERVING for all
+---from SIGTERM on). Process-wide, kept across reloads.
+---@param service string
+---@param status grpc.HealthStatus
+function grpc.set_health(service, status) end
+
+---Suspends this handler for `seconds` (a float, 0 to 1e9) without holding up any other
+---call. Raises `CANCELLED`/`DEADLINE_EXCEEDED` when the call is cancelled or its deadline
+---passes meanwhile, waking the handler early. Only from a handler's own coroutine: not at a
+---script's top level, nor in a nested coroutine.
+---@async
+---@param seconds number
+function grpc.sleep(seconds) end
+
+---Wall-clock time: seconds since the Unix epoch, a float with sub-microsecond digits.
+---@return number
+function grpc.now() end
+
+---Encodes `msg` as message type `type_name` (a full name, `"pkg.Msg"`) into protobuf bytes.
+---Raises a plain error naming the field on a wrong shape or an unknown type.
+---@param type_name string
+---@param msg grpc.Message
+---@return string bytes
+function grpc.encode(type_name, msg) end
+
+---Decodes protobuf bytes as message type `type_name` into a table.
+---Raises a plain error on bad bytes or an unknown type.
+---@param type_name string
+---@param bytes string
+---@return grpc.Message
+function grpc.decode(type_name, bytes) end
+
+---Packs `msg` of type `type_name` into a google.protobuf.Any table
+---(`{type_url = "type.googleapis.com/<type>", value = <bytes>}`), as grpc.error's details take.
+---@param type_name string
+---@param msg grpc.Message
+---@return grpc.Any
+function grpc.any_pack(type_name, msg) end
+
+---Unpacks a google.protobuf.Any table: the type name (after the last `/` of type_url) and the
+---decoded message. Raises on an unknown type.
+---@param any grpc.Any
+---@return string type_name
+---@return grpc.Message msg
+function grpc.any_unpack(any) end
+
+---A google.protobuf.Timestamp table: now, or `seconds` after the Unix epoch (a number; nanos
+---always 0..999999999).
+---@param seconds? number
+---@return grpc.Time
+function grpc.timestamp(seconds) end
+
+---A google.protobuf.Duration table of `seconds` (nanos has the sign of seconds).
+---@param seconds number
+---@return grpc.Time
+function grpc.duration(seconds) end
+
+---A Timestamp or Duration table back to seconds, as a number.
+---@param t grpc.Time
+---@return number
+function grpc.seconds(t) end
+
+return grpc
