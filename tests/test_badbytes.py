@@ -14,7 +14,7 @@ import unittest
 
 import grpc
 
-from harness import SANITIZED, HostTestCase, pb, rpc
+from harness import SANITIZED, HostTestCase, pb, rpc, rss_kb
 
 try:
     import h2.config
@@ -270,14 +270,6 @@ def answer_text(st, conn=None):
     if conn is not None and conn.goaway is not None:
         return "GOAWAY %d" % conn.goaway
     return "connection closed"
-
-
-def rss_mb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
 
 
 class BadBytesTest(HostTestCase):
@@ -632,7 +624,7 @@ class BadBytesTest(HostTestCase):
         not buffer what comes: 64 MiB sent, the stream must have ended or the RSS of the host
         must not have grown by more than 16 MiB."""
         pid = self.host.proc.pid
-        before = rss_mb(pid)
+        before = rss_kb(pid) / 1024
         c = H2(self.host.port)
         try:
             sid = c.headers(SAY_HELLO)
@@ -651,7 +643,7 @@ class BadBytesTest(HostTestCase):
                 sent += min(window, len(chunk))
                 if sent % (1 << 20) < len(chunk):
                     c._pump(0.001)
-            grown = rss_mb(pid) - before
+            grown = rss_kb(pid) / 1024 - before
             ended = st["ended"] or st["reset"] is not None or c.closed or c.goaway is not None
             self.record("2 GB announced, then 64 MiB streamed",
                         "%s after %d MiB, host RSS +%.0f MiB" % (

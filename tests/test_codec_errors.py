@@ -7,14 +7,9 @@ import unittest
 
 import grpc
 
-from harness import HostTestCase, load_stubs, rpc
+from harness import HostTestCase, rpc
+from codecstubs import rt, types
 
-imported = load_stubs("imported.proto")
-types = load_stubs("types.proto")
-types2 = load_stubs("types2.proto")
-nopkg = load_stubs("nopkg.proto")
-wellknown = load_stubs("wellknown.proto")
-rt = load_stubs("roundtrip.proto")
 
 
 def ident(x):

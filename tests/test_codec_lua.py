@@ -8,14 +8,9 @@ import unittest
 import grpc
 from google.protobuf import any_pb2, duration_pb2, struct_pb2, timestamp_pb2, wrappers_pb2
 
-from harness import HostTestCase, load_stubs, rpc
+from harness import HostTestCase, rpc
+from codecstubs import rt, types, wellknown
 
-imported = load_stubs("imported.proto")
-types = load_stubs("types.proto")
-types2 = load_stubs("types2.proto")
-nopkg = load_stubs("nopkg.proto")
-wellknown = load_stubs("wellknown.proto")
-rt = load_stubs("roundtrip.proto")
 
 
 class ScriptCodecTest(HostTestCase):

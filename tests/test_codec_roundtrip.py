@@ -24,14 +24,9 @@ import unittest
 import grpc
 from google.protobuf import any_pb2, descriptor, struct_pb2
 
-from harness import HostTestCase, load_stubs
+from harness import HostTestCase
+from codecstubs import imported, nopkg, rt, types, types2, wellknown
 
-imported = load_stubs("imported.proto")
-types = load_stubs("types.proto")
-types2 = load_stubs("types2.proto")
-nopkg = load_stubs("nopkg.proto")
-wellknown = load_stubs("wellknown.proto")
-rt = load_stubs("roundtrip.proto")
 
 SEED = int(os.environ.get("SEED", "4"))
 FD = descriptor.FieldDescriptor

@@ -15,20 +15,12 @@ import uuid
 
 import grpc
 
-from harness import SANITIZED, Host, HostTestCase, pb, rpc, wait_until
+from harness import SANITIZED, Host, HostTestCase, pb, rpc, rss_kb, wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "soak"))
 from faultstubs import faults_pb2 as fpb, faults_pb2_grpc as fgrpc  # noqa: E402
 
 OK, CANCELLED, UNAVAILABLE = grpc.StatusCode.OK, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE
-
-
-def rss_mb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
 
 
 def fd_count(pid):
@@ -172,7 +164,7 @@ sys.stdin.read()
         peak, last, deadline = 0.0, -1, time.monotonic() + limit
         while True:
             time.sleep(1.0)
-            peak = max(peak, rss_mb(pid))
+            peak = max(peak, rss_kb(pid) / 1024)
             sent = self.counters(tag).sent
             if sent == last:
                 return sent, peak
@@ -186,7 +178,7 @@ sys.stdin.read()
         pid = self.host.proc.pid
         tag = "slow-" + uuid.uuid4().hex[:8]
         stub = self.stub(own_connection=True)
-        rss0 = rss_mb(pid)
+        rss0 = rss_kb(pid) / 1024
         s = stub.Stream(fpb.StreamRequest(tag=tag, size=1 << 20))
         next(s)
         sent, peak = self.settled(tag, pid)
@@ -208,7 +200,7 @@ sys.stdin.read()
         pid = self.host.proc.pid
         tag = "slow20-" + uuid.uuid4().hex[:8]
         stub = self.stub(own_connection=True)
-        rss0 = rss_mb(pid)
+        rss0 = rss_kb(pid) / 1024
         streams = [stub.Stream(fpb.StreamRequest(tag=tag, size=256 << 10)) for _ in range(20)]
         for s in streams:
             next(s)
@@ -371,7 +363,7 @@ class ManyStreamsTest(unittest.TestCase):
             resp, code, details, _ = rpc(tests[0].Echo, pb.hosttest.EchoRequest(text="after"))
             self.assertEqual(code, OK, details)
             sys.stderr.write("\n2,000 concurrent calls: %.1f s, host RSS %.0f MB, %d fds\n"
-                             % (took, rss_mb(pid), fd_count(pid)))
+                             % (took, rss_kb(pid) / 1024, fd_count(pid)))
 
 
 class SigtermTest(unittest.TestCase):
