@@ -19,10 +19,10 @@
 
 #define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
-/* The earliest timer, or the idle wake-up; without timers, the clock is read only once a second. */
 /* While stopping, how often a worker looks whether its last call is gone. */
 #define STOPPING_WAIT_NS 10000000
 
+/* The earliest timer, or the idle wake-up; without timers, the clock is read only once a second. */
 static gpr_timespec next_deadline(worker *w) {
   if (atomic_load_explicit(&w->stopping, memory_order_relaxed))
     return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(STOPPING_WAIT_NS, GPR_TIMESPAN));
