@@ -20,6 +20,10 @@
 
 #define DETAILS_MAX 256
 
+/* The longest status message sent; the log has the whole of it. */
+#define STATUS_MESSAGE_MAX 2048
+#define TRUNCATED "... (cut; the host's log has it whole)"
+
 static call *call_new(worker *w) {
   call *c = calloc(1, sizeof *c);
   if (c == NULL) return NULL;
@@ -170,8 +174,16 @@ void call_finish(call *c, grpc_status_code status, const char *details, grpc_byt
   c->finishing = true;
   c->status = status;
   if (details != NULL) {
+    /* Clients refuse trailers past their header-list limit (8 KiB by default): cut long messages. */
+    size_t len = strlen(details);
     grpc_slice_unref(c->status_details);
-    c->status_details = grpc_slice_from_copied_string(details);
+    if (len <= STATUS_MESSAGE_MAX) {
+      c->status_details = grpc_slice_from_copied_buffer(details, len);
+    } else {
+      c->status_details = grpc_slice_malloc(STATUS_MESSAGE_MAX + sizeof TRUNCATED - 1);
+      memcpy(GRPC_SLICE_START_PTR(c->status_details), details, STATUS_MESSAGE_MAX);
+      memcpy(GRPC_SLICE_START_PTR(c->status_details) + STATUS_MESSAGE_MAX, TRUNCATED, sizeof TRUNCATED - 1);
+    }
   }
   c->reply = reply;
   if (c->sending == NULL) start_finish(c);

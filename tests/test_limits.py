@@ -52,6 +52,14 @@ class GuardTest(HostTestCase):
         self.assertIn("--max-message-bytes", details)
         self.assertServing()
 
+    def test_a_huge_error_message_is_cut(self):
+        _, code, details, _ = rpc(self.stub.Raise, pb.Probe(code="error(string.rep('x', 1 << 20), 0)"),
+                                  timeout=30)
+        self.assertEqual(code, grpc.StatusCode.UNKNOWN)
+        self.assertTrue(details.startswith("x" * 2048), details[:80])
+        self.assertTrue(details.endswith("(cut; the host's log has it whole)"), details[-80:])
+        self.assertServing()
+
     def test_request_over_the_size_limit(self):
         _, code, details, _ = rpc(self.stub.Echo, pb.Blob(data=b"r" * (5 << 20)), timeout=30)
         self.assertEqual(code, grpc.StatusCode.RESOURCE_EXHAUSTED, details)
