@@ -127,20 +127,24 @@ class Client(threading.Thread):
             yield fpb.Chunk(seq=i, tag=tag if i == fail_at else "",
                             payload=b"c" * self.rnd.randrange(0, 2000))
 
+    def settle(self, kind, fut, short):
+        """Waits for a call's future and counts the status it ended with."""
+        try:
+            fut.result()
+        except grpc.RpcError:
+            pass
+        except grpc.FutureCancelledError:
+            self.stats.add(kind, grpc.StatusCode.CANCELLED, short)
+            return
+        self.stats.add(kind, status_of(fut), short)
+
     def unary(self):
         mode = self.rnd.choice(UNARY_MODES)
         timeout, short = self.deadline()
         fut = self.stub.Unary.future(fpb.Mode(mode=mode, seconds=self.rnd.random() * 0.05), timeout=timeout)
         if self.rnd.random() < 0.05:
             fut.cancel()
-        try:
-            fut.result()
-        except grpc.RpcError:
-            pass
-        except grpc.FutureCancelledError:
-            self.stats.add("unary", grpc.StatusCode.CANCELLED, short)
-            return
-        self.stats.add("unary", status_of(fut), short)
+        self.settle("unary", fut, short)
 
     def server_stream(self):
         timeout, short = self.deadline()
@@ -165,14 +169,7 @@ class Client(threading.Thread):
         fut = self.stub.Collect.future(self.items(n, cancel_at, lambda: holder["f"].cancel()),
                                        timeout=timeout)
         holder["f"] = fut
-        try:
-            fut.result()
-        except grpc.RpcError:
-            pass
-        except grpc.FutureCancelledError:
-            self.stats.add("client_stream", grpc.StatusCode.CANCELLED, short)
-            return
-        self.stats.add("client_stream", status_of(fut), short)
+        self.settle("client_stream", fut, short)
 
     def bidi(self):
         timeout, short = self.deadline()
