@@ -150,15 +150,12 @@ static void reload(server *srv, const config *cfg, const char *changed) {
 ** Serves until SIGTERM or SIGINT. The signals are blocked in every thread and
 ** read here from a signalfd, beside the watch on scripts and protosets.
 */
-static void serve(server *srv, const config *cfg, const sigset_t *signals) {
-  char err[ERR_MAX], changed[LIST_MAX] = "";
+static void serve(server *srv, const config *cfg, const sigset_t *signals, watch *w) {
+  char changed[LIST_MAX] = "";
   int sfd = signalfd(-1, signals, SFD_CLOEXEC);
-  watch w = {.fd = -1};
-  if (cfg->watch && watch_open(&w, cfg, err, sizeof err))
-    log_line(LOG_WARN, "scripts are not watched; SIGHUP reloads them", "error", err, NULL);
   int dirty = 0;
   for (;;) {
-    struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN}, {.fd = w.fd, .events = POLLIN}};
+    struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN}, {.fd = w->fd, .events = POLLIN}};
     int n = poll(fds, 2, dirty ? DEBOUNCE_MS : -1);
     if (n == 0) {
       reload(srv, cfg, changed);
@@ -166,7 +163,7 @@ static void serve(server *srv, const config *cfg, const sigset_t *signals) {
       dirty = 0;
       continue;
     }
-    if (fds[1].revents & POLLIN) dirty |= watch_read(&w, changed, sizeof changed) > 0;
+    if (fds[1].revents & POLLIN) dirty |= watch_read(w, changed, sizeof changed) > 0;
     struct signalfd_siginfo si;
     if (!(fds[0].revents & POLLIN) || read(sfd, &si, sizeof si) != sizeof si) continue;
     if (si.ssi_signo == SIGHUP) {
@@ -177,7 +174,6 @@ static void serve(server *srv, const config *cfg, const sigset_t *signals) {
              si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     break;
   }
-  watch_close(&w);
   close(sfd);
 }
 
@@ -207,12 +203,19 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &signals, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  /* Watched before the first load, so that no edit falls between the two. */
+  watch w = {.fd = -1};
+  if (cfg.watch && !cfg.check && watch_open(&w, &cfg, err, sizeof err))
+    log_line(LOG_WARN, "scripts are not watched; SIGHUP reloads them", "error", err, NULL);
   lvm **vms = load(&cfg, err, sizeof err);
   if (vms == NULL && cfg.check) {
     printf("%s\n", err);           /* every error found, one a line */
     return 1;
   }
-  if (vms == NULL) return fail("cannot load the protosets and scripts", err);
+  if (vms == NULL) {
+    watch_close(&w);
+    return fail("cannot load the protosets and scripts", err);
+  }
   warn_if_serving_nothing(vms[0], &cfg);
   if (cfg.check) {
     print_served(vms[0]);
@@ -226,13 +229,14 @@ int main(int argc, char **argv) {
   int status = 0;
   if (server_start(&srv, &cfg, vms, err, sizeof err) == 0) {
     log_ready(&srv, &cfg, srv.workers[0].vm);
-    serve(&srv, &cfg, &signals);
+    serve(&srv, &cfg, &signals, &w);
     health_drain();
     server_stop(&srv, cfg.grace_ms);
     log_line(LOG_INFO, "stopped", NULL);
   } else {
     status = fail("cannot serve", err);
   }
+  watch_close(&w);
   free(vms);
   health_free();
   grpc_shutdown();
