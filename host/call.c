@@ -125,12 +125,13 @@ static size_t add_headers_op(call *c, grpc_op *op) {
   return 1;
 }
 
-static size_t add_message_op(call *c, grpc_op *op, grpc_byte_buffer *bb) {
+static size_t add_message_op(call *c, grpc_op *op, grpc_byte_buffer *bb, uint32_t flags) {
   memset(op, 0, sizeof *op);
   op->op = GRPC_OP_SEND_MESSAGE;
   op->data.send_message.send_message = bb;
+  op->flags = flags;
   size_t len = grpc_byte_buffer_length(bb);
-  if (len < c->worker->compress_min_bytes) op->flags = GRPC_WRITE_NO_COMPRESS;
+  if (len < c->worker->compress_min_bytes) op->flags |= GRPC_WRITE_NO_COMPRESS;
   c->bytes_out += len;
   return 1;
 }
@@ -154,7 +155,7 @@ static void start_finish(call *c) {
   size_t n = add_close_op(c, &ops[0]);
   c->close_with_finish = n == 1;
   n += add_headers_op(c, &ops[n]);
-  if (c->reply != NULL) n += add_message_op(c, &ops[n], c->reply);
+  if (c->reply != NULL) n += add_message_op(c, &ops[n], c->reply, 0);
   grpc_op *op = &ops[n++];
   memset(op, 0, sizeof *op);
   op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
@@ -197,10 +198,15 @@ int call_recv(call *c) {
   return start_batch(c, &op, 1, TAG_RECV);
 }
 
-static int start_send(call *c, grpc_byte_buffer *bb) {
+/*
+** GRPC_WRITE_BUFFER_HINT lets the transport hold the message (up to its write
+** buffer size, 64 KiB) and report it sent at once; the next message without
+** the hint, or the status, writes out everything held.
+*/
+static int start_send(call *c, grpc_byte_buffer *bb, uint32_t flags) {
   grpc_op ops[2];
   size_t n = add_headers_op(c, &ops[0]);
-  n += add_message_op(c, &ops[n], bb);
+  n += add_message_op(c, &ops[n], bb, flags);
   c->sending = bb;
   if (start_batch(c, ops, n, TAG_SEND) == 0) return 0;
   c->sending = NULL;
@@ -208,10 +214,14 @@ static int start_send(call *c, grpc_byte_buffer *bb) {
   return -1;
 }
 
+bool call_can_send(const call *c) {
+  return c->outbox == NULL;
+}
+
 int call_send(call *c, grpc_byte_buffer *bb) {
-  if (c->sending == NULL) return start_send(c, bb);
+  if (c->sending == NULL) return start_send(c, bb, 0);
   c->outbox = bb;
-  return 1;
+  return 0;
 }
 
 /* Takes k and v: appended, or unreferenced when the list cannot grow. */
@@ -377,16 +387,20 @@ static void on_recv(call *c, bool ok) {
   on_first_message(c);
 }
 
+/* Sends the held message: see call_send. */
+static void send_outbox(call *c) {
+  grpc_byte_buffer *next = c->outbox;
+  c->outbox = NULL;
+  if (c->cancelled) grpc_byte_buffer_destroy(next);
+  else if (c->finishing) c->reply = next;   /* streams have no reply of their own */
+  else start_send(c, next, c->wait == WAIT_SEND ? GRPC_WRITE_BUFFER_HINT : 0);
+}
+
 static void on_send(call *c, bool ok) {
   grpc_byte_buffer_destroy(c->sending);
   c->sending = NULL;
   if (!ok) c->cancelled = true;
-  grpc_byte_buffer *next = c->outbox;
-  c->outbox = NULL;
-  if (next != NULL) {
-    if (c->cancelled) grpc_byte_buffer_destroy(next);
-    else start_send(c, next);
-  }
+  if (c->outbox != NULL) send_outbox(c);
   if (c->finishing && !c->finish_sent && c->sending == NULL) start_finish(c);
   if (c->wait == WAIT_SEND) lvm_wake(c);
 }

@@ -68,7 +68,7 @@ typedef struct call {
   bool half_closed;                 /* the client sent its last message */
 
   grpc_byte_buffer *sending;        /* the message in flight */
-  grpc_byte_buffer *outbox;         /* the next one, waiting for it */
+  grpc_byte_buffer *outbox;         /* the next one, held until sending is out */
   bool headers_sent;
   call_metadata headers;
   call_metadata trailers;
@@ -111,9 +111,19 @@ void call_watch_close(call *c);
 int call_recv(call *c);
 
 /*
-** Sends bb (taking it): at once when nothing is in flight, else it waits in the
-** outbox. Returns 1 when the caller must wait for the send in flight to finish
-** before sending more, 0 when sent, -1 if gRPC refused.
+** Whether call_send may be called now: a full outbox means the handler waits
+** (WAIT_SEND) for the message in flight first.
+*/
+bool call_can_send(const call *c);
+
+/*
+** Sends bb (taking it): at once when nothing is in flight, else it is held in
+** the outbox. 0 when taken, -1 if gRPC refused.
+**
+** A held message goes when the one in flight is out: marked for buffering when
+** the handler waits to send another after it (so a burst of messages leaves in
+** few writes, not one each), flushed when the handler waits on anything else,
+** and with the status when the handler has returned.
 */
 int call_send(call *c, grpc_byte_buffer *bb);
 

@@ -112,26 +112,28 @@ static int lcall_messages(lua_State *L) {
   return 2;
 }
 
+/* The message is encoded only once it can go, so that a waiting handler holds no bytes. */
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   call *c = (call *)ctx;
   if (c->cancelled) return lgrpc_raise_cancelled(L, c);
+  if (!call_can_send(c)) {
+    c->wait = WAIT_SEND;
+    return lua_yieldk(L, 0, ctx, send_k);
+  }
+  if (call_send(c, lcall_encode_reply(L, 2, c)))
+    return lgrpc_raise(L, GRPC_STATUS_INTERNAL, "gRPC refused to send the message");
   return 0;
 }
 
-/* call:send(msg): returns at once unless a message is already in flight; then waits for it */
+/* call:send(msg): returns at once unless two messages are already on their way; then waits */
 static int lcall_send(lua_State *L) {
   call *c = check_waitable(L, "send");
   if (method_one_reply(c->method))
     return luaL_error(L, "call:send: %s does not stream replies: return the reply from the handler",
                       c->method->path);
-  if (c->cancelled) return lgrpc_raise_cancelled(L, c);
   luaL_checktype(L, 2, LUA_TTABLE);
-  int r = call_send(c, lcall_encode_reply(L, 2, c));
-  if (r < 0) return lgrpc_raise(L, GRPC_STATUS_INTERNAL, "gRPC refused to send the message");
-  if (r == 0) return 0;
-  c->wait = WAIT_SEND;
-  return lua_yieldk(L, 0, (lua_KContext)c, send_k);
+  return send_k(L, LUA_OK, (lua_KContext)c);
 }
 
 static int add_metadata(lua_State *L, call_metadata *list, const char *what) {

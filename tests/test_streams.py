@@ -74,6 +74,21 @@ class StreamsTest(HostTestCase):
         self.assertEqual(list(call), [])
         self.assertEqual(call.code(), grpc.StatusCode.OK)
 
+    def test_bursts_arrive_whole_before_the_handler_waits(self):
+        # The host lets the transport buffer back-to-back sends; whatever the handler waits on
+        # next (a request, a sleep), the burst before it must reach the client in full.
+        requests = queue.Queue()
+        call = self.stub.Burst(iter(requests.get, None), timeout=30)
+        try:
+            for n in [1, 2, 3, 5, 8, 200, 1]:
+                requests.put(Item(seq=n, tag="recv"))
+                self.assertEqual([next(call).seq for _ in range(n)], list(range(1, n + 1)))
+            requests.put(Item(seq=3, tag="sleep"))
+            self.assertEqual([next(call).seq for _ in range(3)], [1, 2, 3])
+        finally:
+            call.cancel()
+            requests.put(None)
+
     def test_many_streams_at_once(self):
         calls = [self.stub.Range(pb.hosttest.RangeRequest(count=200), timeout=60) for _ in range(30)]
         for c in calls:

@@ -142,6 +142,15 @@ function M.BidiEcho(call)
   end
 end
 
+function M.Burst(call)
+  for item in call:messages() do
+    for i = 1, item.seq do
+      call:send({ seq = i, tag = item.tag })
+    end
+    if item.tag == "sleep" then grpc.sleep(3600) end
+  end
+end
+
 function M.Forever(req, call)
   stoppable(req.tag, function(s)
     local i = 0
