@@ -7,8 +7,9 @@
 #   cold     exec to the first answered SayHello: the load client (bench/load, on the load core)
 #            execs the server (on the server core), connects in a tight retry loop (no sleeps),
 #            calls SayHello and kills the server; median of BENCH_COLD_RUNS runs per round.
-#            Servers: host, go, cpp. The time includes taskset's own exec.
-#   idle     RSS after start (msg=ready / port open), and after one answered SayHello.
+#            All servers. The time includes taskset's own exec (and, for js and python, the
+#            interpreter's start and its loading of grpc).
+#   idle     RSS after start (msg=ready / port open), and after one answered SayHello. All servers.
 #   streams  then, in the same process, BENCH_CONNS connections x BENCH_STREAMS bidi streams that
 #            stay open and idle (one ping each, so the server runs a handler for each): RSS with
 #            them, memory per stream ((RSS with streams - idle RSS) / streams), a check that 100
@@ -16,24 +17,28 @@
 #            (reuse, not growth). For the host, also the Lua state's share per stream (greeter.lua
 #            reports collectgarbage("count") when asked with x-lua-kb). Servers: host
 #            (--max-streams BENCH_STREAMS), go, cpp (C core + C++ reactors: a bound on the C
-#            core's own share of the host's figure).
+#            core's own share of the host's figure), js; not python, whose grpcio runs each
+#            streaming call on one of its pool's 10 threads until the call ends: the other
+#            streams would wait unanswered.
 #   growth   RSS of a fresh server after 1 call, then after 100k, 250k, 500k and 1M unary calls
 #            (h2load -c 10 -m 10, new connections at each step): it should not grow.
-#            Servers: host, go, cpp.
+#            All servers.
 #   workers  unary throughput (h2load -c 8 -m 100) of 2 workers against 1. The machine has 2 cores
 #            only, so with 2 workers the load generator shares their cores; three set-ups:
 #              pinned  server 1 worker on core 0, h2load -t 1 on core 1 (as bench/unary.sh)
 #              1w      server 1 worker, h2load -t 2, both free to use cores 0-1
 #              2w      server 2 workers, h2load -t 2, both free to use cores 0-1
 #            2w/1w is the scaling under equal sharing. Servers: host (--workers) and go (GOMAXPROCS);
-#            not cpp, whose callback API runs on the C core's own threads.
+#            not cpp, whose callback API runs on the C core's own threads, nor js (one event
+#            loop) and python (grpcio's thread pool under one interpreter lock), which have no
+#            such knob.
 # Each part runs BENCH_ROUNDS rounds with the servers taking turns; tables give medians over
 # rounds and the spread ((max-min)/median). Under each table: what other jobs were doing before
 # each round (1-minute load average; busy: CPU use of all cores over 1 s while ours is idle).
 #
 # Environment, besides lib.sh's (defaults in brackets):
 #   BENCH_PARTS  ["cold idle streams growth workers"] (idle is measured with streams)
-#   BENCH_SERVERS ["host go cpp"]   BENCH_ROUNDS [3]   BENCH_COLD_RUNS [20]
+#   BENCH_ROUNDS [3]   BENCH_COLD_RUNS [20]
 #   BENCH_CONNS [100]   BENCH_STREAMS [100] (per connection)
 #   BENCH_GROWTH_STEPS ["100000 250000 500000 1000000"]: calls done at each RSS reading (the
 #                first step and the last are compared)
@@ -45,23 +50,21 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$BENCH_DIR/lib.sh"
 
 PARTS=${BENCH_PARTS:-cold idle streams growth workers}
-SERVERS=${BENCH_SERVERS:-host go cpp}
 ROUNDS=${BENCH_ROUNDS:-3}
 COLD_RUNS=${BENCH_COLD_RUNS:-20}
 CONNS=${BENCH_CONNS:-100}
 STREAMS=${BENCH_STREAMS:-100}
 WORKERS_N=${BENCH_WORKERS_N:-200000}
-BODY=$BUILD/sayhello.bin
 GROWTH_STEPS=${BENCH_GROWTH_STEPS:-100000 250000 500000 1000000}
 
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
-servers_for() { # part -> the servers of $SERVERS that the part measures
+servers_for() { # part -> the servers of RUN (pick_servers) that the part measures
   local s out=()
-  for s in $SERVERS; do
-    [[ $s == host && ! -x $HOST_BIN ]] && continue
+  for s in "${RUN[@]}"; do
     case $1 in
-    workers) [[ $s == cpp ]] && continue ;;
+    streams) [[ $s == python ]] && continue ;;
+    workers) [[ $s == host || $s == go ]] || continue ;;
     esac
     out+=("$s")
   done
@@ -98,6 +101,8 @@ part_cold() {
     # shellcheck disable=SC2086
     printf '%-6s %10.2f %8s %8.2f %8.2f %11.2f %8s\n' "$name" "$(median ${MED[$name]})" "$(spread ${MED[$name]})" \
       "$(lowest ${MIN[$name]})" "$(best ${MAX[$name]})" "$(median ${CONN[$name]})" "${REDIAL[$name]}"
+    # shellcheck disable=SC2086
+    record "cold start, exec to first reply" ms low "$name" "$(printf '%.2f' "$(median ${MED[$name]})")"
   done
   printf '(median ms: median over rounds of each round'"'"'s median; min/max: over all runs; connect ms: exec to\n'
   printf ' the first accepted TCP connection, median; redials: runs whose first connection failed)\n'
@@ -150,7 +155,7 @@ part_streams() {
     wait_quiet
     o=$(others)
     oth+=" [round $round: $o]"
-    for name in $(servers_for streams); do
+    for name in $(servers_for idle); do
       if [[ $name == host ]]; then
         local saved=("${HOST_ARGS[@]}")
         HOST_ARGS+=(--max-streams "$STREAMS")
@@ -166,7 +171,7 @@ part_streams() {
       a=$(rss_kb) b=$(anon_kb)
       R1[$name]+=" $a"
       A1[$name]+=" $b"
-      if [[ " $PARTS " == *" streams "* ]]; then
+      if [[ " $PARTS " == *" streams "* && " $(servers_for streams) " == *" $name "* ]]; then
         local l=
         [[ $name == host ]] && l=$(lua_kb)
         open_streams "$name" 1
@@ -186,10 +191,12 @@ part_streams() {
   done
   printf '\nIdle RSS (%s rounds, medians; MB = MiB)\n' "$ROUNDS"
   printf '%-6s %10s %12s %12s\n' server "at ready" "after 1 call" "anon"
-  for name in $(servers_for streams); do
+  for name in $(servers_for idle); do
     # shellcheck disable=SC2086
     printf '%-6s %10s %12s %12s\n' "$name" "$(mb "$(median ${R0[$name]})")" "$(mb "$(median ${R1[$name]})")" \
       "$(mb "$(median ${A1[$name]})")"
+    # shellcheck disable=SC2086
+    record "idle RSS after 1 call" MiB low "$name" "$(mb "$(median ${R1[$name]})")"
   done
   if [[ " $PARTS " == *" streams "* ]]; then
     printf '\nIdle streams: %s connections x %s bidi streams open and idle (%s rounds, medians; MB = MiB)\n' \
@@ -206,7 +213,11 @@ part_streams() {
         "$(mb "$(median ${R2[$name]})")" "$(mb "$(median ${A2[$name]})")" "$(median "${per[@]}")" \
         "$(spread "${per[@]}")" "$(median ${OPEN[$name]})" "$(mb "$(median ${R3[$name]})")" \
         "$(mb "$(median ${R4[$name]})")" "$(mb "$(median ${R5[$name]})")"
+      record "memory per idle stream ($total open)" B low "$name" "$(median "${per[@]}")"
     done
+    [[ " ${RUN[*]} " == *" python "* ]] &&
+      printf 'python: no idle streams: grpcio serves each streaming call on one of its 10 pool threads\n until the call ends; the other streams would wait unanswered\n'
+
     printf '(B/stream: (RSS with streams - RSS after 1 call) / %s; open s: time to open them all; 100 unary\n' "$total"
     printf ' calls were answered with them open; after: RSS 2 s after the client closed them; 2nd: the same\n'
     printf ' again in the same process (the host after a full Lua GC): no growth = memory reused)\n'
@@ -272,6 +283,7 @@ part_growth() {
     read -r -a b <<<"${G[$name,$last]}"
     for i in "${!a[@]}"; do d+=($((b[i] - a[i]))); done
     printf ' %8s kB\n' "$(median "${d[@]}")"
+    record "RSS growth, $first to $last calls" kB - "$name" "$(median "${d[@]}")"
   done
   printf 'Before each round:%s\n' "$oth" | fold -s -w 100
 }
@@ -314,6 +326,7 @@ part_workers() {
     # shellcheck disable=SC2086
     printf '%-6s %10.0f %10.0f %10.0f %8s %8s %8s %8s\n' "$name" "$p" "$o" "$w" "$(spread ${W[$name,1w]})" \
       "$(spread ${W[$name,2w]})" "$(ratio "$w" "$o")" "$(ratio "$w" "$p")"
+    record "2 workers / 1 worker, unary c8m100" x high "$name" "$(awk -v a="$w" -v b="$o" 'BEGIN { printf "%.2f", a / b }')"
   done
   printf '(pinned: 1 worker on cpu %s, h2load -t 1 on cpu %s; 1w/2w: 1 or 2 workers (go: GOMAXPROCS) with\n' \
     "$SERVER_CPU" "$LOAD_CPU"
@@ -326,10 +339,10 @@ part_workers() {
 main() {
   [[ $# -le 1 && ${1:---build-only} == --build-only ]] || die "usage: footprint.sh [--build-only]"
   need taskset "apt-get install -y util-linux"
-  build_all
+  build_all "${1:+all}"
   [[ ${1:-} == --build-only ]] && return 0
   need h2load "apt-get install -y nghttp2-client"
-  [[ -x $HOST_BIN ]] || log "host: $HOST_BIN not found; skipped (build it, or set HOST_BIN)"
+  pick_servers
   printf 'footprint.sh: %s, %s; host %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(uptime)" "$HOST_BIN"
   [[ " $PARTS " == *" cold "* ]] && part_cold
   [[ " $PARTS " == *" idle "* || " $PARTS " == *" streams "* ]] && part_streams

@@ -1,5 +1,18 @@
-# Shared by bench/stream.sh and bench/footprint.sh (sourced, not run). Expects the caller to have
-# set BENCH_DIR and NAME (the script's name, for messages) and `set -euo pipefail`.
+# shellcheck shell=bash
+# Shared by bench/unary.sh, bench/stream.sh, bench/footprint.sh and bench/run.sh (sourced, not
+# run). Expects the caller to have set BENCH_DIR and NAME (the script's name, for messages) and
+# `set -euo pipefail`.
+#
+# Servers (BENCH_SERVERS picks them, in order; default "host cpp go js python"), each the same
+# helloworld.Greeter (proto/helloworld.proto), the streaming methods as bench/scripts/greeter.lua:
+#   host    the function host ($HOST_BIN, built by the project's CMake build; skipped if absent)
+#   cpp     grpc C++ callback API (peers/cpp/greeter_callback_server.cc, Debian libgrpc++-dev)
+#   go      grpc-go 1.33 (peers/go, Debian golang-google-grpc-dev), GOMAXPROCS=1
+#   js      grpc-js on node (peers/js/server.js; `npm install` of peers/js/package.json's exact
+#           versions into $BUILD/js); skipped, with a line saying why, without node and npm
+#   python  grpcio (peers/python/server.py on /usr/bin/python3, Debian python3-grpcio; stubs made
+#           by protoc + grpc_python_plugin in $BUILD/py); skipped, with a line saying why,
+#           without grpcio
 #
 # Environment (defaults in brackets):
 #   BENCH_BUILD_DIR   build outputs [<repo>/build/bench]; nothing is written to the source tree
@@ -7,12 +20,19 @@
 #   HOST_PROTOSET     [<repo>/build/protoset.pb]
 #   BENCH_SCRIPTS     the host's scripts [<repo>/bench/scripts]: greeter.lua with x-count
 #   BENCH_HOST_ARGS   extra arguments for the host [--quiet]
-#   BENCH_PORT        port the servers listen on, one at a time [31152]: keep it out of the
-#                     ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), or the cold-start
-#                     connect loop may connect a socket to itself and take the port
+#   BENCH_SERVERS     which servers, in order ["host cpp go js python"]
+#   BENCH_PORT        port the servers listen on, one at a time [31152; unary.sh 50151]: keep it out
+#                     of the ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), or the
+#                     cold-start connect loop may connect a socket to itself and take the port
 #   BENCH_SERVER_CPU  core of the server [0]         BENCH_LOAD_CPU  core of the load client [1]
 #   BENCH_QUIET       unset: measure at once; P: before each round, wait until other jobs use less
 #                     than P% of the CPU for 5 s (at most BENCH_QUIET_WAIT [900] s)
+#   BENCH_QUICK       1: a smoke test; each of these knobs that is unset gets a tiny default:
+#                     BENCH_ROUNDS 1, BENCH_N 2000, BENCH_WARMUP 200, BENCH_STREAM_N 5000,
+#                     BENCH_CLIENT_N 5000, BENCH_BIDI_N 1000, BENCH_COLD_RUNS 3, BENCH_CONNS 10,
+#                     BENCH_STREAMS 10, BENCH_GROWTH_STEPS "2000 5000", BENCH_WORKERS_N 5000
+#   BENCH_RESULTS     a file each script appends its medians to, one tab-separated line each
+#                     (measurement, unit, better, server, value; bench/run.sh's table); unset: none
 
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$ROOT/build/bench}
@@ -21,36 +41,187 @@ HOST_PROTOSET=${HOST_PROTOSET:-$ROOT/build/protoset.pb}
 BENCH_SCRIPTS=${BENCH_SCRIPTS:-$BENCH_DIR/scripts}
 read -r -a HOST_ARGS <<<"${BENCH_HOST_ARGS---quiet}"
 PROTO_DIR=$ROOT/proto
+SERVERS=${BENCH_SERVERS:-host cpp go js python}
 PORT=${BENCH_PORT:-31152}
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 CPP_BIN=$BUILD/cpp/greeter_callback_server
 GO_BIN=$BUILD/go/greeter_server
 LOAD_BIN=$BUILD/go/load
+JS_DIR=$BUILD/js
+PY_DIR=$BUILD/py
+PYTHON=/usr/bin/python3
+BODY=$BUILD/sayhello.bin # one framed HelloRequest{name: "world"}: h2load's request body
 LOG_DIR=$BUILD/logs
+GO_EXAMPLES=/usr/share/doc/golang-google-grpc-dev/examples/helloworld
 mkdir -p "$LOG_DIR"
+
+if [[ ${BENCH_QUICK:-} == 1 ]]; then
+  : "${BENCH_ROUNDS:=1}" "${BENCH_N:=2000}" "${BENCH_WARMUP:=200}" "${BENCH_STREAM_N:=5000}"
+  : "${BENCH_CLIENT_N:=5000}" "${BENCH_BIDI_N:=1000}" "${BENCH_COLD_RUNS:=3}" "${BENCH_CONNS:=10}"
+  : "${BENCH_STREAMS:=10}" "${BENCH_GROWTH_STEPS:=2000 5000}" "${BENCH_WORKERS_N:=5000}"
+fi
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "$NAME: $*"; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found (${2:-})"; }
 
 # ---------------------------------------------------------------------------------------------
-# Build: the peers by unary.sh (which also regenerates the Go stubs greeterbench/helloworld), then
-# the load client in the same GOPATH.
+# Build. A target is rebuilt when it is missing or older than any of its sources. A peer that
+# cannot be had here (js, python) is recorded in SKIP with the reason, and pick_servers leaves it
+# out with that line; cpp and go are part of the benchmark's base and stop it when they fail.
 
-build_all() {
-  "$BENCH_DIR/unary.sh" --build-only
+declare -A SKIP
+
+up_to_date() { # target sources...
+  local t=$1 s
+  shift
+  [[ -e $t ]] || return 1
+  for s in "$@"; do [[ $t -nt $s ]] || return 1; done
+}
+
+build_cpp() {
+  local src=$BENCH_DIR/peers/cpp/greeter_callback_server.cc gen=$BUILD/cpp/gen
+  up_to_date "$CPP_BIN" "$src" "$PROTO_DIR/helloworld.proto" && return 0
+  need protoc "apt-get install -y protobuf-compiler"
+  need grpc_cpp_plugin "apt-get install -y protobuf-compiler-grpc"
+  pkg-config --exists grpc++ protobuf || die "grpc++ not found (apt-get install -y libgrpc++-dev libprotobuf-dev)"
+  log "building $CPP_BIN"
+  rm -rf "$gen" && mkdir -p "$gen"
+  protoc -I"$PROTO_DIR" --cpp_out="$gen" --grpc_out="$gen" \
+    --plugin=protoc-gen-grpc="$(command -v grpc_cpp_plugin)" helloworld.proto
+  # shellcheck disable=SC2046
+  g++ -std=c++17 -O2 -DNDEBUG -I"$gen" -o "$CPP_BIN.tmp" "$src" \
+    "$gen/helloworld.pb.cc" "$gen/helloworld.grpc.pb.cc" $(pkg-config --cflags --libs grpc++ protobuf)
+  mv "$CPP_BIN.tmp" "$CPP_BIN"
+}
+
+GOENV=(env GO111MODULE=off GOPATH="$BUILD/go/gopath:/usr/share/gocode" GOCACHE="$BUILD/go/cache"
+  HOME="$BUILD/go/home" GOFLAGS=)
+
+build_go() {
+  # GOPATH mode (Debian ships grpc-go as GOPATH sources in /usr/share/gocode). The stubs go in a
+  # GOPATH of our own as package greeterbench/helloworld: under their stock import path they would
+  # shadow google.golang.org/grpc itself. The stubs shipped with the examples are used if they
+  # build; otherwise they are regenerated from proto/helloworld.proto.
+  local src=$BENCH_DIR/peers/go stubs=$BUILD/go/gopath/src/greeterbench/helloworld
+  up_to_date "$GO_BIN" "$src"/*.go "$PROTO_DIR/helloworld.proto" && return 0
+  need go "apt-get install -y golang-go golang-google-grpc-dev"
+  [[ -d /usr/share/gocode/src/google.golang.org/grpc ]] || die "grpc-go not found (apt-get install -y golang-google-grpc-dev)"
+  log "building $GO_BIN"
+  mkdir -p "$stubs" "$BUILD/go/cache" "$BUILD/go/home"
+  rm -f "$stubs"/*.go
+  if [[ -f $GO_EXAMPLES/helloworld/helloworld_grpc.pb.go ]]; then
+    cp "$GO_EXAMPLES"/helloworld/*.pb.go "$stubs"/
+  fi
+  if ! (cd "$src" && "${GOENV[@]}" go build -o "$GO_BIN.tmp" . 2>"$BUILD/go/build.log"); then
+    log "  shipped stubs do not build ($(head -1 "$BUILD/go/build.log")); regenerating"
+    need protoc-gen-go "apt-get install -y protoc-gen-go golang-github-golang-protobuf-1-5-dev"
+    need protoc-gen-go-grpc "apt-get install -y protoc-gen-go-grpc"
+    rm -f "$stubs"/*.go
+    protoc -I"$PROTO_DIR" --go_out="$stubs" --go_opt=paths=source_relative \
+      --go-grpc_out="$stubs" --go-grpc_opt=paths=source_relative helloworld.proto
+    (cd "$src" && "${GOENV[@]}" go build -o "$GO_BIN.tmp" .)
+  fi
+  mv "$GO_BIN.tmp" "$GO_BIN"
+}
+
+build_load() { # the Go load client of stream.sh and footprint.sh, in the Go peer's GOPATH
   local src=$BENCH_DIR/load stubs=$BUILD/go/gopath/src/greeterbench/helloworld
-  [[ -e $LOAD_BIN && $LOAD_BIN -nt $src/main.go && $LOAD_BIN -nt $stubs/helloworld_grpc.pb.go ]] && return 0
+  build_go
+  up_to_date "$LOAD_BIN" "$src/main.go" "$stubs/helloworld_grpc.pb.go" && return 0
   log "building $LOAD_BIN"
-  (cd "$src" && env GO111MODULE=off GOPATH="$BUILD/go/gopath:/usr/share/gocode" \
-    GOCACHE="$BUILD/go/cache" HOME="$BUILD/go/home" GOFLAGS= go build -o "$LOAD_BIN.tmp" .)
+  (cd "$src" && "${GOENV[@]}" go build -o "$LOAD_BIN.tmp" .)
   mv "$LOAD_BIN.tmp" "$LOAD_BIN"
+}
+
+# Python stubs (helloworld_pb2*.py) in $PY_DIR, made the way tests/harness.py's load_stubs makes
+# them: protoc with grpc_python_plugin (Debian has no python3-grpc-tools). They serve unary.sh's
+# sanity client, its request bodies and the python peer.
+build_py() {
+  if ! "$PYTHON" -c 'import grpc, google.protobuf' 2>/dev/null; then
+    SKIP[python]="python grpcio not found ($PYTHON; apt-get install -y python3-grpcio python3-protobuf)"
+    return 0
+  fi
+  up_to_date "$PY_DIR/helloworld_pb2_grpc.py" "$PROTO_DIR/helloworld.proto" && return 0
+  need protoc "apt-get install -y protobuf-compiler"
+  need grpc_python_plugin "apt-get install -y protobuf-compiler-grpc"
+  mkdir -p "$PY_DIR"
+  protoc -I"$PROTO_DIR" --python_out="$PY_DIR" --grpc_python_out="$PY_DIR" \
+    --plugin=protoc-gen-grpc_python="$(command -v grpc_python_plugin)" helloworld.proto
+}
+
+# grpc-js: package.json (exact versions of @grpc/grpc-js and @grpc/proto-loader) is copied to
+# $JS_DIR and installed there; server.js runs from the source tree with NODE_PATH pointing there.
+build_js() {
+  local src=$BENCH_DIR/peers/js stamp=$JS_DIR/installed
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    SKIP[js]="node or npm not found (apt-get install -y nodejs npm)"
+    return 0
+  fi
+  up_to_date "$stamp" "$src/package.json" && return 0
+  log "installing grpc-js into $JS_DIR (npm install; log in $JS_DIR/npm.log)"
+  mkdir -p "$JS_DIR"
+  rm -f "$stamp"
+  cp "$src/package.json" "$JS_DIR/package.json"
+  if (cd "$JS_DIR" && npm install --no-audit --no-fund --cache "$JS_DIR/npm-cache" >"$JS_DIR/npm.log" 2>&1); then
+    touch "$stamp"
+  else
+    SKIP[js]="npm install failed (see $JS_DIR/npm.log)"
+  fi
+}
+
+build_body() { # 5-byte gRPC frame header (uncompressed, length 7) + HelloRequest{name: "world"}
+  [[ -s $BODY ]] && return 0
+  printf '\x00\x00\x00\x00\x07\x0a\x05world' >"$BODY"
+}
+
+# build_peers [all]: what $SERVERS needs (all: every peer), the python stubs and the body file.
+build_peers() {
+  local all=${1:-} name
+  build_py
+  build_body
+  for name in cpp go js; do
+    [[ -n $all || " $SERVERS " == *" $name "* ]] || continue
+    "build_$name"
+  done
+}
+
+build_all() { # build_peers [all], then the load client
+  build_peers "${1:-}"
+  build_load
+}
+
+# pick_servers: RUN = the servers of $SERVERS that can run here; a line for each one left out.
+RUN=()
+pick_servers() {
+  local name
+  RUN=()
+  for name in $SERVERS; do
+    case $name in
+    host)
+      if [[ ! -x $HOST_BIN ]]; then
+        log "host: $HOST_BIN not found; skipped (build it, or set HOST_BIN)"
+        continue
+      fi
+      ;;
+    cpp | go | js | python)
+      if [[ -n ${SKIP[$name]:-} ]]; then
+        log "$name: ${SKIP[$name]}; skipped"
+        continue
+      fi
+      ;;
+    *) die "unknown server $name (host cpp go js python)" ;;
+    esac
+    RUN+=("$name")
+  done
+  ((${#RUN[@]})) || die "no server to measure"
 }
 
 # ---------------------------------------------------------------------------------------------
 # Servers. One runs at a time, on $PORT; the EXIT trap stops whichever is running.
-#   start_server NAME CPUS [WORKERS]   host: --workers WORKERS [1]; go: GOMAXPROCS=WORKERS [1]
+#   start_server NAME CPUS [WORKERS]   host: --workers WORKERS [1]; go: GOMAXPROCS=WORKERS [1];
+#                                      cpp, js, python: no such knob
 
 SERVER_PID=
 SERVER_NAME=
@@ -63,11 +234,14 @@ stop_server() {
   SERVER_PID=
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < 100; i++)); do # up to 5 s for a graceful exit
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.05
     done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then
+      log "  $SERVER_NAME did not stop on SIGTERM in 5 s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
   fi
   wait "$pid" 2>/dev/null || true
 }
@@ -86,12 +260,16 @@ trap 'exit 143' TERM
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-server_cmd() { # name cpus workers -> SERVER_CMD array (without the environment)
+server_cmd() { # name cpus workers -> SERVER_CMD array (`env`, `taskset` and the server exec in turn)
   case $1 in
   host) SERVER_CMD=(taskset -c "$2" "$HOST_BIN" --port "$PORT" --address 127.0.0.1 --workers "$3"
     --protoset "$HOST_PROTOSET" --scripts "$BENCH_SCRIPTS" --no-watch "${HOST_ARGS[@]}") ;;
   go) SERVER_CMD=(env GOMAXPROCS="$3" taskset -c "$2" "$GO_BIN" -port "$PORT") ;;
   cpp) SERVER_CMD=(taskset -c "$2" "$CPP_BIN" --port "$PORT") ;;
+  js) SERVER_CMD=(env NODE_PATH="$JS_DIR/node_modules" taskset -c "$2" "$(command -v node)"
+    "$BENCH_DIR/peers/js/server.js" --port "$PORT") ;;
+  python) SERVER_CMD=(env PYTHONPATH="$PY_DIR" taskset -c "$2" "$PYTHON" "$BENCH_DIR/peers/python/server.py"
+    --port "$PORT") ;;
   *) die "unknown server $1" ;;
   esac
 }
@@ -105,9 +283,10 @@ start_server() { # name cpus [workers]
   # exec: `env` and `taskset` exec the server, so $! is the server's own pid (for /proc).
   "${SERVER_CMD[@]}" >"$logf" 2>&1 &
   SERVER_PID=$!
+  # Readiness: the host says msg=ready; the peers are ready once the port accepts.
   local by_log=0
   [[ $name == host ]] && by_log=1
-  for ((i = 0; i < 200; i++)); do
+  for ((i = 0; i < 200; i++)); do # up to 10 s
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$logf" >&2; die "$name exited during start-up"; }
     if ((!by_log)) || grep -q 'msg=ready' "$logf"; then
       port_open "$PORT" && return 0
@@ -177,9 +356,35 @@ spread() { # (max - min) / median, as a percentage
   printf '%s\n' "$@" | sort -g | awk -v m="$med" '{ v[NR] = $1 } END {
     if (m == 0) print "-"; else printf "%.0f%%", 100 * (v[NR] - v[1]) / m }'
 }
-ratio() {
-  awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2fx", a / b }'
+ratio() { # a b -> a/b as "1.23x"; "-" when either is missing or not above 0
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a + 0 <= 0 || b + 0 <= 0) print "-"; else printf "%.2fx", a / b }'
 }
 kv() { # key line -> value of key=value in line
   tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k { print $2 }'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Tables.
+
+# The peers among RUN (every server but the host), for the host/peer ratio columns; none when
+# the host is not measured.
+ratio_peers() {
+  local n out=()
+  [[ " ${RUN[*]} " == *" host "* ]] || return 0
+  for n in "${RUN[@]}"; do [[ $n == host ]] || out+=("$n"); done
+  printf '%s\n' "${out[*]}"
+}
+
+# record MEASUREMENT UNIT BETTER SERVER VALUE: one line of $BENCH_RESULTS (if set). BETTER is
+# high, low, or - (no ratio: e.g. a difference near zero).
+record() {
+  [[ -n ${BENCH_RESULTS:-} && -n $5 ]] || return 0
+  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$BENCH_RESULTS"
+}
+
+size_label() { # bytes -> 10 B, 1 KiB, 64 KiB, 1 MiB
+  awk -v b="$1" 'BEGIN {
+    if (b >= 1048576 && b % 1048576 == 0) printf "%d MiB", b / 1048576
+    else if (b >= 1024 && b % 1024 == 0) printf "%d KiB", b / 1024
+    else printf "%d B", b }'
 }

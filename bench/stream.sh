@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# Streaming throughput of the host against the grpc-go and grpc C++ callback peers (issue 8).
+# Streaming throughput of the host against the peers (issue 8).
 #
 #   bench/stream.sh [--build-only]
 #
-# Builds the peers (bench/unary.sh --build-only) and the load client (bench/load, grpc-go), then
-# for each server in turn: starts it pinned to one core (the host with --scripts bench/scripts,
-# whose greeter.lua streams x-count replies; grpc-go with GOMAXPROCS=1; the C++ callback server,
-# whose reactors do the same as greeter.lua), runs the load client
-# pinned to the other core for each kind (a warm-up of a tenth, then the measured run), stops it.
-# Kinds, each one call on one connection:
+# Builds the peers and the load client (bench/load, grpc-go), then for each server in turn:
+# starts it pinned to one core (the host with --scripts bench/scripts, whose greeter.lua streams
+# x-count replies; grpc-go with GOMAXPROCS=1; the C++, grpc-js and Python peers, which do the same
+# as greeter.lua; see lib.sh), runs the load client pinned to the other core for each kind (a
+# warm-up of a tenth, then the measured run), stops it. Kinds, each one call on one connection:
 #   stream  server streaming: SayHelloStreamReply with x-count N, N replies "Hello world #i"
 #   client  client streaming: SayHelloClientStream with N requests, the server replies the count
 #   bidi    SayHelloBidiStream ping-pong: send one, wait for its reply, N times
@@ -16,12 +15,12 @@
 # table gives per kind and server the median rate over rounds, the best, the spread
 # ((max-min)/median; a wide one means something else used the cores), the server's CPU use during
 # the measured runs (100% = the server's core was saturated; below, the load client or the
-# server's waits were the limit), and the host's ratio to grpc-go and to C++. It also prints what
-# other jobs were doing before each server's turn: the 1-minute load average and the CPU use of
-# the machine over one second (busy; ours idle at that moment).
+# server's waits were the limit), and the host's ratio to each peer. It also prints what other
+# jobs were doing before each server's turn: the 1-minute load average and the CPU use of the
+# machine over one second (busy; ours idle at that moment).
 #
 # Environment, besides lib.sh's (defaults in brackets):
-#   BENCH_SERVERS     ["host go cpp"]              BENCH_KINDS    ["stream client bidi"]
+#   BENCH_KINDS       ["stream client bidi"]
 #   BENCH_STREAM_N    [1000000]   BENCH_CLIENT_N [1000000]   BENCH_BIDI_N [100000]
 #   BENCH_ROUNDS      [3]
 set -euo pipefail
@@ -30,11 +29,11 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$BENCH_DIR/lib.sh"
 
-SERVERS=${BENCH_SERVERS:-host go cpp}
 KINDS=${BENCH_KINDS:-stream client bidi}
 ROUNDS=${BENCH_ROUNDS:-3}
 declare -A KIND_N=([stream]=${BENCH_STREAM_N:-1000000} [client]=${BENCH_CLIENT_N:-1000000} [bidi]=${BENCH_BIDI_N:-100000})
 declare -A UNIT=([stream]="msg/s" [client]="msg/s" [bidi]="rt/s")
+declare -A LABEL=([stream]="server streaming" [client]="client streaming" [bidi]="bidi ping-pong")
 
 declare -A RATE CPU # name,kind -> values, one per round
 LOADS=
@@ -58,25 +57,17 @@ measure() { # name kind round
 main() {
   [[ $# -le 1 && ${1:---build-only} == --build-only ]] || die "usage: stream.sh [--build-only]"
   need taskset "apt-get install -y util-linux"
-  build_all
+  build_all "${1:+all}"
   [[ ${1:-} == --build-only ]] && return 0
   [[ -f $BENCH_SCRIPTS/greeter.lua ]] || die "$BENCH_SCRIPTS/greeter.lua not found"
+  pick_servers
 
-  local run=() name kind round
-  for name in $SERVERS; do
-    if [[ $name == host && ! -x $HOST_BIN ]]; then
-      log "host: $HOST_BIN not found; skipped (build it, or set HOST_BIN)"
-      continue
-    fi
-    run+=("$name")
-  done
-  ((${#run[@]})) || die "no server to measure"
-
+  local name kind round
   for ((round = 1; round <= ROUNDS; round++)); do
-    for name in "${run[@]}"; do
+    for name in "${RUN[@]}"; do
       local o
       wait_quiet
-    o=$(others)
+      o=$(others)
       LOADS+=" [$name $o]"
       log "round $round/$ROUNDS, $name on cpu $SERVER_CPU ($o)"
       start_server "$name" "$SERVER_CPU" 1
@@ -87,28 +78,30 @@ main() {
     done
   done
 
+  local peers p
+  peers=$(ratio_peers)
   printf '\nStreaming: load client (grpc-go, bench/load) on cpu %s, server on cpu %s; median of %s rounds\n' \
     "$LOAD_CPU" "$SERVER_CPU" "$ROUNDS"
-  [[ " ${run[*]} " == *" host "* ]] &&
+  [[ " ${RUN[*]} " == *" host "* ]] &&
     printf 'host: %s --workers 1 --scripts %s --no-watch %s\n' "$HOST_BIN" "$BENCH_SCRIPTS" "${HOST_ARGS[*]}"
-  printf '%-7s %9s %-6s %10s %10s %7s %8s %8s %8s\n' kind n server rate best spread "srv cpu" host/go host/cpp
+  printf '%-7s %9s %-6s %10s %10s %7s %8s' kind n server rate best spread "srv cpu"
+  for p in $peers; do printf ' %11s' "host/$p"; done
+  printf '\n'
   for kind in $KINDS; do
-    local mh='' mg='' mc=''
-    # shellcheck disable=SC2086
-    for name in "${run[@]}"; do
-      local m
-      m=$(median ${RATE[$name,$kind]})
-      [[ $name == host ]] && mh=$m
-      [[ $name == go ]] && mg=$m
-      [[ $name == cpp ]] && mc=$m
-    done
-    for name in "${run[@]}"; do
-      local rg=- rc=-
-      [[ $name == host ]] && rg=$(ratio "$mh" "$mg") rc=$(ratio "$mh" "$mc")
+    declare -A med=()
+    for name in "${RUN[@]}"; do
       # shellcheck disable=SC2086
-      printf '%-7s %9s %-6s %10.0f %10.0f %7s %7s%% %8s %8s\n' "$kind" "${KIND_N[$kind]}" "$name" \
-        "$(median ${RATE[$name,$kind]})" "$(best ${RATE[$name,$kind]})" "$(spread ${RATE[$name,$kind]})" \
-        "$(median ${CPU[$name,$kind]})" "$rg" "$rc"
+      med[$name]=$(median ${RATE[$name,$kind]})
+      record "${LABEL[$kind]}, n ${KIND_N[$kind]}" "${UNIT[$kind]}" high "$name" "$(printf '%.0f' "${med[$name]}")"
+    done
+    for name in "${RUN[@]}"; do
+      # shellcheck disable=SC2086
+      printf '%-7s %9s %-6s %10.0f %10.0f %7s %7s%%' "$kind" "${KIND_N[$kind]}" "$name" "${med[$name]}" \
+        "$(best ${RATE[$name,$kind]})" "$(spread ${RATE[$name,$kind]})" "$(median ${CPU[$name,$kind]})"
+      for p in $peers; do
+        if [[ $name == host ]]; then printf ' %11s' "$(ratio "${med[host]}" "${med[$p]}")"; else printf ' %11s' -; fi
+      done
+      printf '\n'
     done
   done
   printf '(rate: %s for stream and client, round trips/s for bidi; srv cpu: the server'"'"'s CPU time over\n' "${UNIT[stream]}"
