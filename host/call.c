@@ -24,6 +24,15 @@
 #define STATUS_MESSAGE_MAX 2048
 #define TRUNCATED "... (cut; the host's log has it whole)"
 
+/*
+** Sends that complete at once (gzip makes a large message tiny) would let a
+** handler keep its worker from ever polling the network. Every this many, the
+** handler waits, with nothing in flight, until its worker has found the queue
+** empty twice: the first may only clear the wake-up its sends left, the second
+** polls.
+*/
+#define SENDS_PER_TURN 64
+
 static call *call_new(worker *w) {
   call *c = calloc(1, sizeof *c);
   if (c == NULL) return NULL;
@@ -396,10 +405,29 @@ static void send_outbox(call *c) {
   else start_send(c, next, c->wait == WAIT_SEND ? GRPC_WRITE_BUFFER_HINT : 0);
 }
 
+static bool give_up_turn(call *c) {
+  if (++c->sends % SENDS_PER_TURN != 0 || c->wait != WAIT_SEND || c->cancelled) return false;
+  if (timer_arm(&c->worker->timers, &c->sleep, timer_now())) return false;
+  c->wait = WAIT_TURN;
+  c->turn = c->worker->empty_polls + 2;
+  return true;
+}
+
+/* The timer is due at every turn of the loop until the worker has polled. */
+static void take_turn(call *c) {
+  if ((int)(c->worker->empty_polls - c->turn) < 0 &&
+      timer_arm(&c->worker->timers, &c->sleep, timer_now() + 1) == 0)
+    return;
+  c->wait = WAIT_SEND;
+  if (c->outbox != NULL) send_outbox(c);
+  lvm_wake(c);
+}
+
 static void on_send(call *c, bool ok) {
   grpc_byte_buffer_destroy(c->sending);
   c->sending = NULL;
   if (!ok) c->cancelled = true;
+  if (give_up_turn(c)) return;
   if (c->outbox != NULL) send_outbox(c);
   if (c->finishing && !c->finish_sent && c->sending == NULL) start_finish(c);
   if (c->wait == WAIT_SEND) lvm_wake(c);
@@ -430,6 +458,7 @@ void call_on_tag(call_tag *tag, bool ok) {
 }
 
 void call_on_timer(call *c) {
-  if (c->wait == WAIT_SLEEP) lvm_wake(c);
+  if (c->wait == WAIT_TURN) take_turn(c);
+  else if (c->wait == WAIT_SLEEP) lvm_wake(c);
   maybe_free(c);
 }

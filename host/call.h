@@ -36,8 +36,8 @@ typedef struct call_tag {
   call_tag_kind kind;
 } call_tag;
 
-/* What the handler's coroutine is suspended on. */
-typedef enum call_wait { WAIT_NONE, WAIT_RECV, WAIT_SEND, WAIT_SLEEP } call_wait;
+/* What the handler's coroutine is suspended on; WAIT_TURN: its worker's next poll (call.c). */
+typedef enum call_wait { WAIT_NONE, WAIT_RECV, WAIT_SEND, WAIT_SLEEP, WAIT_TURN } call_wait;
 
 /* Metadata the handler sets: keys and values are slices owned by the list. */
 typedef struct call_metadata {
@@ -69,6 +69,8 @@ typedef struct call {
 
   grpc_byte_buffer *sending;        /* the message in flight */
   grpc_byte_buffer *outbox;         /* the next one, held until sending is out */
+  unsigned sends;                   /* messages sent, to give up the worker's turn every so often */
+  unsigned turn;                    /* WAIT_TURN: the worker's empty_polls when it may go on */
   bool headers_sent;
   call_metadata headers;
   call_metadata trailers;
@@ -137,7 +139,7 @@ void call_finish(call *c, grpc_status_code status, const char *details, grpc_byt
 int call_metadata_add(call_metadata *list, const char *key, size_t klen,
                       const char *value, size_t vlen, char *err, size_t errlen);
 
-/* The handler's grpc.sleep is over. */
+/* The handler's grpc.sleep is over, or its turn has come again (WAIT_TURN). */
 void call_on_timer(call *c);
 
 /* Sends status, a google.rpc.Status, as grpc-status-details-bin (rich errors). -1 when out of memory. */

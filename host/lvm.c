@@ -307,7 +307,7 @@ void lvm_start(call *c) {
 }
 
 void lvm_wake(call *c) {
-  if (c->wait == WAIT_SLEEP) timer_disarm(&c->worker->timers, &c->sleep);
+  if (c->wait == WAIT_SLEEP || c->wait == WAIT_TURN) timer_disarm(&c->worker->timers, &c->sleep);
   c->wait = WAIT_NONE;
   resume(c, 0);
 }

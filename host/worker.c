@@ -30,8 +30,10 @@ static gpr_timespec next_deadline(worker *w) {
     if (w->idle_until == 0) w->idle_until = timer_now() + MAX_WAIT_NS;
     return gpr_time_from_nanos(w->idle_until, GPR_CLOCK_MONOTONIC);
   }
-  int64_t next = timer_next(&w->timers);
-  int64_t cap = timer_now() + MAX_WAIT_NS;
+  int64_t next = timer_next(&w->timers), now = timer_now();
+  /* gRPC rounds a deadline up to the millisecond: one due now must not wait for it. */
+  if (next <= now) return gpr_inf_past(GPR_CLOCK_MONOTONIC);
+  int64_t cap = now + MAX_WAIT_NS;
   return gpr_time_from_nanos(next < cap ? next : cap, GPR_CLOCK_MONOTONIC);
 }
 
@@ -66,7 +68,10 @@ static void *run(void *arg) {
   /* The queue is shut down only after this: no call may start a batch on a queue that is. */
   while (!atomic_load(&w->stopping) || w->live > 0 || w->posted > 0) {
     grpc_event ev = grpc_completion_queue_next(w->cq, next_deadline(w), NULL);
-    if (ev.type == GRPC_QUEUE_TIMEOUT) w->idle_until = 0;
+    if (ev.type == GRPC_QUEUE_TIMEOUT) {
+      w->idle_until = 0;
+      w->empty_polls++;
+    }
     adopt_offered(w);
     if (ev.type == GRPC_OP_COMPLETE) call_on_tag(ev.tag, ev.success != 0);
     fire_timers(w);

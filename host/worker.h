@@ -39,6 +39,7 @@ typedef struct worker {
   _Atomic(struct lvm *) offered;    /* a reload's new state, adopted at the next event */
   timer_heap timers;
   int64_t idle_until;               /* when an idle wait ends (monotonic ns), 0 once it has */
+  unsigned empty_polls;             /* waits on the queue that found it empty */
   codec_buf buf;                    /* scratch for encoding, reset per message */
   size_t max_message_bytes;
   size_t compress_min_bytes;        /* 0: never compress */

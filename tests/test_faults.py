@@ -214,7 +214,6 @@ sys.stdin.read()
             s.cancel()
         self.wait_stopped(tag, 20)
 
-    @unittest.expectedFailure   # the worker serves nothing else for seconds: see issue 9's report
     def test_fast_sends_do_not_starve_the_worker(self):
         """Compressible 100 KB messages to a client that reads nothing: every send completes at
         once (gzip shrinks them), so the handler never waits; a unary call on the same (only)
