@@ -35,12 +35,19 @@ static call *check_waitable(lua_State *L, const char *what) {
   return c;
 }
 
+/* The message in one slice: its own when it came in one and uncompressed (most do), else a copy. */
+static grpc_slice whole_message(grpc_byte_buffer_reader *reader) {
+  const grpc_slice_buffer *in = &reader->buffer_in->data.raw.slice_buffer;
+  if (reader->buffer_out == reader->buffer_in && in->count == 1) return grpc_slice_ref(in->slices[0]);
+  return grpc_byte_buffer_reader_readall(reader);
+}
+
 void lcall_push_request(lua_State *L, call *c) {
   grpc_byte_buffer_reader reader;
   int readable = grpc_byte_buffer_reader_init(&reader, c->recv_buf);
   if (readable) {
     grpc_slice_unref(c->recv_bytes);
-    c->recv_bytes = grpc_byte_buffer_reader_readall(&reader);
+    c->recv_bytes = whole_message(&reader);
     grpc_byte_buffer_reader_destroy(&reader);
   }
   grpc_byte_buffer_destroy(c->recv_buf);
