@@ -655,7 +655,7 @@ class BadBytesTest(HostTestCase):
             c.close()
 
     def test_garbage_message(self):
-        """Bytes that are no HelloRequest: INTERNAL, as CONTRACT.md says."""
+        """Bytes that are no HelloRequest: INTERNAL, as docs/handlers.md says."""
         code, st = self.answered_call("a body that is no HelloRequest", SAY_HELLO,
                                       grpc_frame(b"\xff\xff\xff\xff\xff"))
         self.assertEqual(code, grpc.StatusCode.INTERNAL.value[0], st)

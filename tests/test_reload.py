@@ -1,4 +1,4 @@
-"""Script reload: SIGHUP, and watching the scripts directory (CONTRACT.md, --no-watch)."""
+"""Script reload: SIGHUP, and watching the scripts directory (docs/handlers.md, --no-watch)."""
 
 import os
 import shutil
