@@ -1,22 +1,24 @@
 /*
 ** call.c
-** The call state machine. Each completed batch lands in call_on_tag, which
-** updates the state and wakes the handler if it waits on that event.
+** The call state machine. Each completed batch lands in on_tag, which
+** updates the state and ends the handler's wait if it waited on that event.
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <grpc/byte_buffer_reader.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
-
-#include <lauxlib.h>
 
 #include "call.h"
 #include "log.h"
 #include "status.h"
-#include "lvm.h"
-#include "worker.h"
+#include "tag.h"
+
+/* Calls requested ahead on each queue, so a burst of new calls is not served one by one. */
+#define REQUEST_SLOTS 32
+#define REGISTERED_SLOTS 16         /* for each registered method */
 
 #define DETAILS_MAX 256
 
@@ -33,11 +35,94 @@
 */
 #define SENDS_PER_TURN 64
 
-static call *call_new(worker *w) {
+typedef enum call_tag_kind {
+  TAG_NEW,       /* grpc_server_request_call handed over a call */
+  TAG_CLOSE,     /* RECV_CLOSE_ON_SERVER: the call is over, or the client cancelled */
+  TAG_RECV,      /* RECV_MESSAGE */
+  TAG_SEND,      /* SEND_MESSAGE, with initial metadata the first time */
+  TAG_FINISH,    /* SEND_STATUS_FROM_SERVER, with whatever had not been sent */
+  TAG_COUNT
+} call_tag_kind;
+
+typedef struct call_tag {
+  tag base;
+  struct call *call;
+  call_tag_kind kind;
+} call_tag;
+
+/* Metadata the handler sets: keys and values are slices owned by the list. */
+typedef struct call_metadata {
+  grpc_metadata *items;
+  size_t n;
+  size_t cap;
+} call_metadata;
+
+struct call {
+  call_queue *q;
+  lvm *vm;                          /* the Lua state running the handler, retained */
+  const schema_method *method;      /* NULL until known */
+  const registered_method *registered;  /* the slot it came through, or NULL */
+  grpc_call *gc;
+  grpc_call_details details;
+  grpc_metadata_array request_md;
+  call_tag tags[TAG_COUNT];
+  int pending;                      /* batches given to gRPC, not yet back */
+  void *handler;                    /* while the handler lives */
+  call_wait *waiting;               /* what the handler is suspended on, or NULL */
+  call_wait own;                    /* the call's own waits: recv, send, its turn, sleep */
+
+  int close_cancelled;              /* out parameter of RECV_CLOSE_ON_SERVER */
+  bool close_posted;
+  bool close_with_finish;           /* RECV_CLOSE_ON_SERVER went with the status */
+  bool cancelled;                   /* sticky: the client went away or the deadline passed */
+
+  grpc_byte_buffer *recv_buf;       /* out parameter of RECV_MESSAGE */
+  grpc_slice recv_bytes;            /* the last message taken, in one piece, while it is decoded */
+  bool half_closed;                 /* the client sent its last message */
+
+  grpc_byte_buffer *sending;        /* the message in flight */
+  grpc_byte_buffer *outbox;         /* the next one, held until sending is out */
+  unsigned sends;                   /* messages sent, to give up the worker's turn every so often */
+  unsigned turn;                    /* waiting for its turn: the queue's empty_polls when it may go on */
+  bool headers_sent;
+  call_metadata headers;
+  call_metadata trailers;
+
+  bool finishing;                   /* the status is decided */
+  bool finish_sent;
+  grpc_status_code status;
+  grpc_slice status_details;
+  grpc_byte_buffer *reply;          /* unary reply, sent with the status */
+
+  int64_t deadline;                 /* timer_now's clock, INT64_MAX for none */
+  int64_t started;                  /* monotonic ns, for the call's log line */
+  char *peer;                       /* gpr-allocated, once asked for: a cancelled call has none */
+  size_t bytes_in;
+  size_t bytes_out;
+};
+
+static void on_tag(tag *t, bool ok);
+static void on_wait_timer(timer *t);
+static void take_turn(call_wait *w);
+
+static const call_wait_type recv_wait = {"call:recv", NULL, NULL};
+static const call_wait_type send_wait = {"call:send", NULL, NULL};
+static const call_wait_type turn_wait = {"call:send", take_turn, NULL};
+static const call_wait_type sleep_wait = {"grpc.sleep", NULL, NULL};
+
+/*
+** {======================================================
+** Birth and death
+** =======================================================
+*/
+
+static call *call_new(call_queue *q) {
   call *c = calloc(1, sizeof *c);
   if (c == NULL) return NULL;
-  c->worker = w;
+  c->q = q;
+  c->deadline = INT64_MAX;
   for (int k = 0; k < TAG_COUNT; k++) {
+    c->tags[k].base.done = on_tag;
     c->tags[k].call = c;
     c->tags[k].kind = (call_tag_kind)k;
   }
@@ -45,8 +130,7 @@ static call *call_new(worker *w) {
   grpc_metadata_array_init(&c->request_md);
   c->status_details = grpc_empty_slice();
   c->recv_bytes = grpc_empty_slice();
-  c->co_ref = LUA_NOREF;
-  timer_init(&c->sleep);
+  call_wait_init(&c->own, &recv_wait);
   return c;
 }
 
@@ -66,12 +150,11 @@ static void log_call(call *c) {
   snprintf(in, sizeof in, "%zu", c->bytes_in);
   snprintf(out, sizeof out, "%zu", c->bytes_out);
   char *method = grpc_slice_to_c_string(c->details.method);
-  const grpc_slice *rid = call_find_metadata(c, "x-fc-request-id");
+  const grpc_slice *rid = call_request_id(c);
   char *request_id = rid ? grpc_slice_to_c_string(*rid) : NULL;
   /* What the client saw: a cancelled call never got the status its handler chose. */
   grpc_status_code code = c->status;
-  if (c->cancelled || !c->finishing)
-    code = call_seconds_left(c) == 0 ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_CANCELLED;
+  if (c->cancelled || !c->finishing) code = call_cancel_status(c);
   log_line(LOG_INFO, "call", "method", method, "status", status_name(code), "duration_ms", duration,
            "bytes_in", in, "bytes_out", out, "peer", call_peer(c), "request_id", request_id, NULL);
   gpr_free(request_id);
@@ -82,7 +165,7 @@ static void call_free(call *c) {
   if (c->gc != NULL) {
     log_call(c);
     grpc_call_unref(c->gc);
-    c->worker->live--;
+    c->q->live--;
   }
   if (c->vm != NULL) lvm_release(c->vm);
   grpc_byte_buffer_destroy(c->recv_buf);
@@ -99,19 +182,28 @@ static void call_free(call *c) {
   free(c);
 }
 
-/* Nothing holds c any more: no coroutine, no batch in gRPC. */
+/* Nothing holds c any more: no handler, no batch in gRPC. */
 static void maybe_free(call *c) {
-  if (c->pending == 0 && c->co == NULL) call_free(c);
+  if (c->pending == 0 && c->handler == NULL) call_free(c);
 }
 
+/* }====================================================== */
+
+/*
+** {======================================================
+** Batches
+** =======================================================
+*/
+
 static int start_batch(call *c, const grpc_op *ops, size_t n, call_tag_kind kind) {
-  grpc_call_error e = grpc_call_start_batch(c->gc, ops, n, &c->tags[kind], NULL);
+  grpc_call_error e = grpc_call_start_batch(c->gc, ops, n, &c->tags[kind].base, NULL);
   if (e != GRPC_CALL_OK) {
     char *method = grpc_slice_to_c_string(c->details.method);
     log_line(LOG_ERROR, "gRPC refused a batch", "method", method,
              "error", grpc_call_error_to_string(e), NULL);
     gpr_free(method);
     grpc_call_cancel(c->gc, NULL);
+    c->cancelled = true;
     return -1;
   }
   c->pending++;
@@ -127,7 +219,7 @@ static size_t add_headers_op(call *c, grpc_op *op) {
   op->data.send_initial_metadata.count = c->headers.n;
   op->data.send_initial_metadata.metadata = c->headers.items;
   /* The core picks gzip or deflate from what the client accepts, or nothing. */
-  if (c->worker->compress_min_bytes > 0) {
+  if (c->vm->cfg->compress_min_bytes > 0) {
     op->data.send_initial_metadata.maybe_compression_level.is_set = 1;
     op->data.send_initial_metadata.maybe_compression_level.level = GRPC_COMPRESS_LEVEL_LOW;
   }
@@ -140,7 +232,7 @@ static size_t add_message_op(call *c, grpc_op *op, grpc_byte_buffer *bb, uint32_
   op->data.send_message.send_message = bb;
   op->flags = flags;
   size_t len = grpc_byte_buffer_length(bb);
-  if (len < c->worker->compress_min_bytes) op->flags |= GRPC_WRITE_NO_COMPRESS;
+  if (len < (size_t)c->vm->cfg->compress_min_bytes) op->flags |= GRPC_WRITE_NO_COMPRESS;
   c->bytes_out += len;
   return 1;
 }
@@ -154,7 +246,12 @@ static size_t add_close_op(call *c, grpc_op *op) {
   return 1;
 }
 
-void call_watch_close(call *c) {
+/*
+** The handler waits: from now on a cancel must wake it, so the call watches for
+** its close. A handler that never waits (most unary ones) has the close
+** received with its status instead: one batch, one event fewer per call.
+*/
+static void watch_close(call *c) {
   grpc_op op;
   if (add_close_op(c, &op)) start_batch(c, &op, 1, TAG_CLOSE);
 }
@@ -174,6 +271,154 @@ static void start_finish(call *c) {
   op->data.send_status_from_server.status_details = &c->status_details;
   c->finish_sent = true;
   start_batch(c, ops, n, TAG_FINISH);
+}
+
+static int start_recv(call *c) {
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &c->recv_buf;
+  return start_batch(c, &op, 1, TAG_RECV);
+}
+
+/*
+** GRPC_WRITE_BUFFER_HINT lets the transport hold the message (up to its write
+** buffer size, 64 KiB) and report it sent at once; the next message without
+** the hint, or the status, writes out everything held.
+*/
+static int start_send(call *c, grpc_byte_buffer *bb, uint32_t flags) {
+  grpc_op ops[2];
+  size_t n = add_headers_op(c, &ops[0]);
+  n += add_message_op(c, &ops[n], bb, flags);
+  c->sending = bb;
+  if (start_batch(c, ops, n, TAG_SEND) == 0) return 0;
+  c->sending = NULL;
+  grpc_byte_buffer_destroy(bb);
+  return -1;
+}
+
+/* }====================================================== */
+
+/*
+** {======================================================
+** Waiting
+** =======================================================
+*/
+
+void call_wait_init(call_wait *w, const call_wait_type *type) {
+  w->type = type;
+  w->call = NULL;
+  timer_init(&w->timer, on_wait_timer);
+}
+
+void call_wait_begin(call *c, call_wait *w) {
+  w->call = c;
+  c->waiting = w;
+  watch_close(c);
+}
+
+int call_wait_until(call_wait *w, int64_t when) {
+  return timer_arm(&w->call->q->timers, &w->timer, when);
+}
+
+static bool waits_on(const call *c, const call_wait_type *type) {
+  return c->waiting != NULL && c->waiting->type == type;
+}
+
+/* The wait is over: the handler resumes. */
+static void wake(call *c) {
+  call_wait *w = c->waiting;
+  c->waiting = NULL;
+  w->call = NULL;
+  timer_disarm(&c->q->timers, &w->timer);
+  c->q->hooks->wake(c);
+}
+
+void call_wait_end(call_wait *w) {
+  call *c = w->call;
+  if (c == NULL) return;
+  wake(c);
+  maybe_free(c);
+}
+
+/* The call was cancelled: what the handler waits on is undone, and the handler wakes to see it. */
+static void cancel_wait(call *c) {
+  if (c->waiting->type->cancel != NULL) c->waiting->type->cancel(c->waiting);
+  wake(c);
+}
+
+static void on_wait_timer(timer *t) {
+  call_wait *w = CONTAINER_OF(t, call_wait, timer);
+  if (w->type->expire != NULL) w->type->expire(w);
+  else call_wait_end(w);
+}
+
+/* }====================================================== */
+
+/*
+** {======================================================
+** What the handler asks
+** =======================================================
+*/
+
+/* The message in one slice: its own when it came in one and uncompressed (most do), else a copy. */
+static grpc_slice whole_message(grpc_byte_buffer_reader *reader) {
+  const grpc_slice_buffer *in = &reader->buffer_in->data.raw.slice_buffer;
+  if (reader->buffer_out == reader->buffer_in && in->count == 1) return grpc_slice_ref(in->slices[0]);
+  return grpc_byte_buffer_reader_readall(reader);
+}
+
+/* Takes recv_buf into recv_bytes; false when it cannot be read. */
+static bool take_message(call *c) {
+  grpc_byte_buffer_reader reader;
+  int readable = grpc_byte_buffer_reader_init(&reader, c->recv_buf);
+  grpc_slice_unref(c->recv_bytes);
+  c->recv_bytes = grpc_empty_slice();
+  if (readable) {
+    c->recv_bytes = whole_message(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+  }
+  grpc_byte_buffer_destroy(c->recv_buf);
+  c->recv_buf = NULL;
+  return readable;
+}
+
+call_result call_recv(call *c, const char **data, size_t *len) {
+  if (c->cancelled) return CALL_CANCELLED;
+  if (c->recv_buf != NULL) {        /* read ahead with the call, or the one waited for */
+    if (!take_message(c)) return CALL_UNREADABLE;
+    *data = (const char *)GRPC_SLICE_START_PTR(c->recv_bytes);
+    *len = GRPC_SLICE_LENGTH(c->recv_bytes);
+    return CALL_READY;
+  }
+  if (c->half_closed || method_one_request(c->method)) return CALL_END;
+  if (start_recv(c)) return CALL_CANCELLED;
+  c->own.type = &recv_wait;
+  call_wait_begin(c, &c->own);
+  return CALL_WAIT;
+}
+
+call_result call_send_ready(call *c) {
+  if (c->cancelled) return CALL_CANCELLED;
+  if (c->outbox == NULL) return CALL_READY;
+  c->own.type = &send_wait;
+  call_wait_begin(c, &c->own);
+  return CALL_WAIT;
+}
+
+int call_send(call *c, grpc_byte_buffer *bb) {
+  if (c->sending == NULL) return start_send(c, bb, 0);
+  c->outbox = bb;
+  return 0;
+}
+
+int call_sleep(call *c, int64_t until) {
+  c->own.type = &sleep_wait;
+  call_wait_begin(c, &c->own);
+  if (call_wait_until(&c->own, until) == 0) return 0;
+  c->waiting = NULL;
+  c->own.call = NULL;
+  return -1;
 }
 
 void call_finish(call *c, grpc_status_code status, const char *details, grpc_byte_buffer *reply) {
@@ -199,40 +444,6 @@ void call_finish(call *c, grpc_status_code status, const char *details, grpc_byt
   if (c->sending == NULL) start_finish(c);
 }
 
-int call_recv(call *c) {
-  grpc_op op;
-  memset(&op, 0, sizeof op);
-  op.op = GRPC_OP_RECV_MESSAGE;
-  op.data.recv_message.recv_message = &c->recv_buf;
-  return start_batch(c, &op, 1, TAG_RECV);
-}
-
-/*
-** GRPC_WRITE_BUFFER_HINT lets the transport hold the message (up to its write
-** buffer size, 64 KiB) and report it sent at once; the next message without
-** the hint, or the status, writes out everything held.
-*/
-static int start_send(call *c, grpc_byte_buffer *bb, uint32_t flags) {
-  grpc_op ops[2];
-  size_t n = add_headers_op(c, &ops[0]);
-  n += add_message_op(c, &ops[n], bb, flags);
-  c->sending = bb;
-  if (start_batch(c, ops, n, TAG_SEND) == 0) return 0;
-  c->sending = NULL;
-  grpc_byte_buffer_destroy(bb);
-  return -1;
-}
-
-bool call_can_send(const call *c) {
-  return c->outbox == NULL;
-}
-
-int call_send(call *c, grpc_byte_buffer *bb) {
-  if (c->sending == NULL) return start_send(c, bb, 0);
-  c->outbox = bb;
-  return 0;
-}
-
 /* Takes k and v: appended, or unreferenced when the list cannot grow. */
 static int metadata_append(call_metadata *list, grpc_slice k, grpc_slice v) {
   if (list->n == list->cap) {
@@ -253,8 +464,8 @@ static int metadata_append(call_metadata *list, grpc_slice k, grpc_slice v) {
   return 0;
 }
 
-int call_metadata_add(call_metadata *list, const char *key, size_t klen,
-                      const char *value, size_t vlen, char *err, size_t errlen) {
+static int metadata_add(call_metadata *list, const char *key, size_t klen,
+                        const char *value, size_t vlen, char *err, size_t errlen) {
   grpc_slice k = grpc_slice_from_copied_buffer(key, klen);
   grpc_slice v = grpc_slice_from_copied_buffer(value, vlen);
   const char *problem = NULL;
@@ -275,9 +486,63 @@ int call_metadata_add(call_metadata *list, const char *key, size_t klen,
   return -1;
 }
 
-int call_status_details(call *c, const char *status, size_t len) {
+int call_add_header(call *c, const char *key, size_t klen, const char *value, size_t vlen,
+                    char *err, size_t errlen) {
+  return metadata_add(&c->headers, key, klen, value, vlen, err, errlen);
+}
+
+int call_add_trailer(call *c, const char *key, size_t klen, const char *value, size_t vlen,
+                     char *err, size_t errlen) {
+  return metadata_add(&c->trailers, key, klen, value, vlen, err, errlen);
+}
+
+bool call_headers_sent(const call *c) {
+  return c->headers_sent;
+}
+
+int call_set_status_details(call *c, const char *status, size_t len) {
   return metadata_append(&c->trailers, grpc_slice_from_static_string("grpc-status-details-bin"),
                          grpc_slice_from_copied_buffer(status, len));
+}
+
+/* }====================================================== */
+
+/*
+** {======================================================
+** What the handler reads
+** =======================================================
+*/
+
+void call_set_handler(call *c, void *handler) {
+  c->handler = handler;
+}
+
+void *call_handler(const call *c) {
+  return c->handler;
+}
+
+bool call_waiting(const call *c) {
+  return c->waiting != NULL;
+}
+
+bool call_cancelled(const call *c) {
+  return c->cancelled;
+}
+
+grpc_status_code call_cancel_status(const call *c) {
+  return call_seconds_left(c) == 0 ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_CANCELLED;
+}
+
+lvm *call_vm(const call *c) {
+  return c->vm;
+}
+
+const schema_method *call_method(const call *c) {
+  return c->method;
+}
+
+const grpc_metadata_array *call_request_metadata(const call *c) {
+  return &c->request_md;
 }
 
 const char *call_peer(call *c) {
@@ -295,12 +560,35 @@ const grpc_slice *call_find_metadata(const call *c, const char *key) {
   return NULL;
 }
 
-double call_seconds_left(const call *c) {
-  gpr_timespec deadline = gpr_convert_clock_type(c->details.deadline, GPR_CLOCK_MONOTONIC);
-  if (gpr_time_cmp(deadline, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0) return -1;
-  double left = gpr_timespec_to_micros(gpr_time_sub(deadline, gpr_now(GPR_CLOCK_MONOTONIC))) / 1e6;
-  return left > 0 ? left : 0;
+const grpc_slice *call_request_id(const call *c) {
+  return call_find_metadata(c, "x-fc-request-id");
 }
+
+int64_t call_deadline(const call *c) {
+  return c->deadline;
+}
+
+/* The deadline on timer_now's clock: a realtime deadline is converted once, when the call comes. */
+static int64_t monotonic_deadline(gpr_timespec t) {
+  gpr_timespec deadline = gpr_convert_clock_type(t, GPR_CLOCK_MONOTONIC);
+  if (gpr_time_cmp(deadline, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0) return INT64_MAX;
+  return deadline.tv_sec * 1000000000 + deadline.tv_nsec;
+}
+
+double call_seconds_left(const call *c) {
+  int64_t deadline = call_deadline(c);
+  if (deadline == INT64_MAX) return -1;
+  int64_t left = deadline - timer_now();
+  return left > 0 ? (double)left / 1e9 : 0;
+}
+
+/* }====================================================== */
+
+/*
+** {======================================================
+** Events
+** =======================================================
+*/
 
 /* grpc-go's wording, so clients see the messages they know. */
 static void finish_unimplemented(call *c) {
@@ -325,39 +613,76 @@ static void finish_unimplemented(call *c) {
   call_finish(c, GRPC_STATUS_UNIMPLEMENTED, details, NULL);
 }
 
-int call_request(worker *w, const registered_method *rm) {
-  call *c = call_new(w);
+/* Posts a slot for one new call of rm, or of any method when rm is NULL. -1 on failure (logged). */
+static int request(call_queue *q, const registered_method *rm) {
+  call *c = call_new(q);
   if (c == NULL) {
     log_line(LOG_ERROR, "out of memory for a new call", NULL);
     return -1;
   }
   c->registered = rm;
+  tag *t = &c->tags[TAG_NEW].base;
   grpc_call_error e =
-    rm == NULL ? grpc_server_request_call(w->server, &c->gc, &c->details, &c->request_md, w->cq,
-                                          w->cq, &c->tags[TAG_NEW])
-               : grpc_server_request_registered_call(w->server, rm->handle, &c->gc,
+    rm == NULL ? grpc_server_request_call(q->server, &c->gc, &c->details, &c->request_md, q->cq,
+                                          q->cq, t)
+               : grpc_server_request_registered_call(q->server, rm->handle, &c->gc,
                                                      &c->details.deadline, &c->request_md,
-                                                     &c->recv_buf, w->cq, w->cq, &c->tags[TAG_NEW]);
+                                                     &c->recv_buf, q->cq, q->cq, t);
   if (e != GRPC_CALL_OK) {
     log_line(LOG_ERROR, "gRPC refused to request a call", "error", grpc_call_error_to_string(e), NULL);
     call_free(c);
     return -1;
   }
-  w->posted++;
+  q->posted++;
   return 0;
+}
+
+/* The slot rm came through, in q->unposted. */
+static size_t slot_of(const call_queue *q, const registered_method *rm) {
+  return rm == NULL ? q->n_registered : (size_t)(rm - q->registered);
+}
+
+int call_queue_init(call_queue *q, size_t n_registered) {
+  q->n_registered = n_registered;
+  q->unposted = calloc(n_registered + 1, sizeof *q->unposted);
+  if (q->unposted == NULL) return -1;
+  for (size_t i = 0; i < n_registered; i++) q->unposted[i] = REGISTERED_SLOTS;
+  q->unposted[n_registered] = REQUEST_SLOTS;
+  q->missing = n_registered * REGISTERED_SLOTS + REQUEST_SLOTS;
+  return 0;
+}
+
+void call_queue_free(call_queue *q) {
+  free(q->unposted);
+  q->unposted = NULL;
+  timer_heap_free(&q->timers);
+}
+
+void call_queue_fill(call_queue *q) {
+  for (size_t i = 0; q->missing > 0 && i <= q->n_registered; i++) {
+    const registered_method *rm = i < q->n_registered ? &q->registered[i] : NULL;
+    while (q->unposted[i] > 0 && request(q, rm) == 0) {
+      q->unposted[i]--;
+      q->missing--;
+    }
+  }
 }
 
 /* The one request of a unary or server-streaming call is in: now the handler can start. */
 static void on_first_message(call *c) {
   if (c->cancelled) return;
   if (c->recv_buf == NULL) call_finish(c, GRPC_STATUS_INTERNAL, "the client sent no request message", NULL);
-  else lvm_start(c);
+  else c->q->hooks->start(c);
 }
 
 static void on_new(call *c) {
-  worker *w = c->worker;
-  w->live++;
-  call_request(w, c->registered);
+  call_queue *q = c->q;
+  q->live++;
+  c->deadline = monotonic_deadline(c->details.deadline);
+  if (request(q, c->registered)) {
+    q->unposted[slot_of(q, c->registered)]++;
+    q->missing++;
+  }
   if (log_calls()) {
     c->started = timer_now();
     call_peer(c);                   /* now, while the connection is there to ask */
@@ -366,34 +691,27 @@ static void on_new(call *c) {
     c->details.method = grpc_slice_from_static_string(c->registered->path);
     if (c->recv_buf != NULL) c->bytes_in += grpc_byte_buffer_length(c->recv_buf);
   }
-  c->vm = lvm_retain(w->vm);
+  c->vm = lvm_retain(q->vm);
   c->method = schema_find_method(c->vm->schema, (const char *)GRPC_SLICE_START_PTR(c->details.method),
                                  GRPC_SLICE_LENGTH(c->details.method));
-  if (c->method == NULL || !lvm_has_handler(c->vm, c->method)) {
-    finish_unimplemented(c);
-  } else if (!method_one_request(c->method)) {
-    lvm_start(c);                   /* a message read ahead waits in recv_buf for call:recv */
-  } else if (c->registered != NULL) {
-    on_first_message(c);
-  } else {
-    call_recv(c);
-  }
+  if (c->method == NULL || !lvm_has_handler(c->vm, c->method)) finish_unimplemented(c);
+  else if (!method_one_request(c->method)) q->hooks->start(c);  /* a message read ahead waits in recv_buf */
+  else if (c->registered != NULL) on_first_message(c);
+  else start_recv(c);
 }
 
 static void on_close(call *c) {
   if (c->close_cancelled) c->cancelled = true;
-  if (c->cancelled && c->wait != WAIT_NONE) lvm_wake(c);
+  if (c->cancelled && c->waiting != NULL) cancel_wait(c);
 }
 
 static void on_recv(call *c, bool ok) {
   /* No message: a half-close, or a stream that broke (cancel, reset), which must not read as one. */
   if (!ok || (c->recv_buf == NULL && grpc_call_failed_before_recv_message(c->gc))) c->cancelled = true;
   if (c->recv_buf != NULL) c->bytes_in += grpc_byte_buffer_length(c->recv_buf);
-  if (c->co != NULL) {
-    if (c->wait == WAIT_RECV) lvm_wake(c);
-    return;
-  }
-  on_first_message(c);
+  else if (!c->cancelled) c->half_closed = true;
+  if (c->handler == NULL) on_first_message(c);
+  else if (waits_on(c, &recv_wait)) wake(c);
 }
 
 /* Sends the held message: see call_send. */
@@ -402,25 +720,25 @@ static void send_outbox(call *c) {
   c->outbox = NULL;
   if (c->cancelled) grpc_byte_buffer_destroy(next);
   else if (c->finishing) c->reply = next;   /* streams have no reply of their own */
-  else start_send(c, next, c->wait == WAIT_SEND ? GRPC_WRITE_BUFFER_HINT : 0);
+  else start_send(c, next, waits_on(c, &send_wait) ? GRPC_WRITE_BUFFER_HINT : 0);
 }
 
 static bool give_up_turn(call *c) {
-  if (++c->sends % SENDS_PER_TURN != 0 || c->wait != WAIT_SEND || c->cancelled) return false;
-  if (timer_arm(&c->worker->timers, &c->sleep, timer_now())) return false;
-  c->wait = WAIT_TURN;
-  c->turn = c->worker->empty_polls + 2;
+  if (++c->sends % SENDS_PER_TURN != 0 || !waits_on(c, &send_wait) || c->cancelled) return false;
+  if (timer_arm(&c->q->timers, &c->own.timer, timer_now())) return false;
+  c->own.type = &turn_wait;
+  c->turn = c->q->empty_polls + 2;
   return true;
 }
 
-/* The timer is due at every turn of the loop until the worker has polled. */
-static void take_turn(call *c) {
-  if ((int)(c->worker->empty_polls - c->turn) < 0 &&
-      timer_arm(&c->worker->timers, &c->sleep, timer_now() + 1) == 0)
+/* The turn's timer is due at every turn of the loop until the worker has polled. */
+static void take_turn(call_wait *w) {
+  call *c = w->call;
+  if ((int)(c->q->empty_polls - c->turn) < 0 && timer_arm(&c->q->timers, &w->timer, timer_now() + 1) == 0)
     return;
-  c->wait = WAIT_SEND;
+  w->type = &send_wait;
   if (c->outbox != NULL) send_outbox(c);
-  lvm_wake(c);
+  call_wait_end(w);
 }
 
 static void on_send(call *c, bool ok) {
@@ -430,13 +748,14 @@ static void on_send(call *c, bool ok) {
   if (give_up_turn(c)) return;
   if (c->outbox != NULL) send_outbox(c);
   if (c->finishing && !c->finish_sent && c->sending == NULL) start_finish(c);
-  if (c->wait == WAIT_SEND) lvm_wake(c);
+  if (waits_on(c, &send_wait)) wake(c);
 }
 
-void call_on_tag(call_tag *tag, bool ok) {
-  call *c = tag->call;
-  if (tag->kind == TAG_NEW) {
-    c->worker->posted--;
+static void on_tag(tag *t, bool ok) {
+  call_tag *ct = CONTAINER_OF(t, call_tag, base);
+  call *c = ct->call;
+  if (ct->kind == TAG_NEW) {
+    c->q->posted--;
     if (!ok) {                      /* the server is shutting down */
       call_free(c);
       return;
@@ -444,7 +763,7 @@ void call_on_tag(call_tag *tag, bool ok) {
   } else {
     c->pending--;
   }
-  switch (tag->kind) {
+  switch (ct->kind) {
   case TAG_NEW: on_new(c); break;
   case TAG_CLOSE: on_close(c); break;
   case TAG_RECV: on_recv(c, ok); break;
@@ -457,8 +776,4 @@ void call_on_tag(call_tag *tag, bool ok) {
   maybe_free(c);
 }
 
-void call_on_timer(call *c) {
-  if (c->wait == WAIT_TURN) take_turn(c);
-  else if (c->wait == WAIT_SLEEP) lvm_wake(c);
-  maybe_free(c);
-}
+/* }====================================================== */

@@ -1,156 +1,190 @@
 /*
 ** call.h
-** One gRPC call on the server: its batches and tags, its state from arrival to
-** status, cancellation and deadline. Plain C; the Lua side (lvm.c, lcall.c)
-** reads the state and is woken through lvm_wake().
+** One gRPC call on the server, from its arrival to its status: its batches
+** and tags, cancellation and deadline, and what its handler waits on. Plain C
+** on the gRPC core: the handler is reached only through the hooks its worker
+** installs in the call queue.
 **
-** Lifetime: a call is freed only when its handler's coroutine is done *and*
-** every batch it gave gRPC has come back.
+** Lifetime: a call is freed once its handler has ended (call_set_handler(c,
+** NULL)) and every batch it gave gRPC has come back. Only the ways into a call
+** free it: its tags, its timers and call_wait_end. None of them touches the
+** call after, and nothing else frees it.
+**
+** Errors: a batch that gRPC refuses is logged and cancels the call; the
+** functions below then report the call as cancelled.
 */
 #ifndef call_h
 #define call_h
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <grpc/grpc.h>
-#include <lua.h>
 
+#include "lvm.h"
 #include "schema.h"
 #include "timer.h"
 
-struct worker;
-struct lvm;
-
-typedef enum call_tag_kind {
-  TAG_NEW,       /* grpc_server_request_call handed over a call */
-  TAG_CLOSE,     /* RECV_CLOSE_ON_SERVER: the call is over, or the client cancelled */
-  TAG_RECV,      /* RECV_MESSAGE */
-  TAG_SEND,      /* SEND_MESSAGE, with initial metadata the first time */
-  TAG_FINISH,    /* SEND_STATUS_FROM_SERVER, with whatever had not been sent */
-  TAG_COUNT
-} call_tag_kind;
-
-typedef struct call_tag {
-  struct call *call;
-  call_tag_kind kind;
-} call_tag;
-
-/* What the handler's coroutine is suspended on; WAIT_TURN: its worker's next poll (call.c). */
-typedef enum call_wait { WAIT_NONE, WAIT_RECV, WAIT_SEND, WAIT_SLEEP, WAIT_TURN } call_wait;
-
-/* Metadata the handler sets: keys and values are slices owned by the list. */
-typedef struct call_metadata {
-  grpc_metadata *items;
-  size_t n;
-  size_t cap;
-} call_metadata;
-
-typedef struct call {
-  struct worker *worker;
-  struct lvm *vm;                   /* the Lua state running the handler */
-  const schema_method *method;      /* NULL until known */
-  const struct registered_method *registered;  /* the slot it came through, or NULL */
-  grpc_call *gc;
-  grpc_call_details details;
-  grpc_metadata_array request_md;
-  call_tag tags[TAG_COUNT];
-  int pending;                      /* batches given to gRPC, not yet back */
-
-  int close_cancelled;              /* out parameter of RECV_CLOSE_ON_SERVER */
-  bool close_posted;
-  bool close_with_finish;           /* RECV_CLOSE_ON_SERVER went with the status */
-  bool cancelled;                   /* sticky: the client went away or the deadline passed */
-  grpc_status_code killed;          /* sticky: the CPU guard stopped the handler with this */
-
-  grpc_byte_buffer *recv_buf;       /* out parameter of RECV_MESSAGE */
-  grpc_slice recv_bytes;            /* its bytes in one piece, while they are decoded */
-  bool half_closed;                 /* the client sent its last message */
-
-  grpc_byte_buffer *sending;        /* the message in flight */
-  grpc_byte_buffer *outbox;         /* the next one, held until sending is out */
-  unsigned sends;                   /* messages sent, to give up the worker's turn every so often */
-  unsigned turn;                    /* WAIT_TURN: the worker's empty_polls when it may go on */
-  bool headers_sent;
-  call_metadata headers;
-  call_metadata trailers;
-
-  bool finishing;                   /* the status is decided */
-  bool finish_sent;
-  grpc_status_code status;
-  grpc_slice status_details;
-  grpc_byte_buffer *reply;          /* unary reply, sent with the status */
-
-  lua_State *co;                    /* the handler's coroutine while it lives */
-  int co_ref;
-  struct lcall_box *box;            /* the Lua `call` object, cleared when the coroutine ends */
-  call_wait wait;
-  timer sleep;
-
-  int64_t started;                  /* monotonic ns, for the call's log line */
-  char *peer;                       /* gpr-allocated, once asked for: a cancelled call has none */
-  size_t bytes_in;
-  size_t bytes_out;
-} call;
-
-/* Posts a slot for one new call of rm, or of any method when rm is NULL. -1 on failure (logged). */
-int call_request(struct worker *w, const struct registered_method *rm);
+typedef struct call call;
 
 /*
-** The two ways into a call from the worker's loop. Each may free the call: the
-** only places that do, so nothing below them ever sees a freed call.
+** A method registered with the server before it started: its calls arrive
+** with their one request already read, one event sooner. Unary and
+** server-streaming methods of the schema the host started with; the rest come
+** through grpc_server_request_call.
 */
-void call_on_tag(call_tag *tag, bool ok);
+typedef struct registered_method {
+  void *handle;
+  char *path;                       /* owned by the server: outlives every schema a reload frees */
+} registered_method;
+
+/* How a call reaches its handler. */
+typedef struct call_hooks {
+  void (*start)(call *c);           /* the handler may run: its method is known, its one request in */
+  void (*wake)(call *c);            /* what the handler waited on is over (or the call was cancelled) */
+} call_hooks;
+
+/* The calls of one worker: what they share. Owned by the worker, used on its thread only. */
+typedef struct call_queue {
+  grpc_server *server;              /* borrowed */
+  grpc_completion_queue *cq;        /* borrowed: the worker's, where every event of these calls lands */
+  timer_heap timers;
+  const call_hooks *hooks;
+  lvm *vm;                          /* the state new calls run in */
+  const registered_method *registered;   /* borrowed from the server */
+  size_t n_registered;
+  size_t *unposted;                 /* request slots to post, by registered method, the rest last */
+  size_t missing;                   /* their sum */
+  size_t posted;                    /* request slots outstanding */
+  size_t live;                      /* calls handed over and not yet freed */
+  unsigned empty_polls;             /* waits on the queue that found it empty */
+} call_queue;
+
+/* Sets up q for n_registered methods; -1 when out of memory. */
+int call_queue_init(call_queue *q, size_t n_registered);
+void call_queue_free(call_queue *q);
+
+/* Posts the request slots still to post: all at first, later those gRPC refused. */
+void call_queue_fill(call_queue *q);
 
 /*
-** The handler waits: from now on a cancel must wake it, so the call watches for
-** its close. A handler that never waits (most unary ones) has the close
-** received with its status instead: one batch, one event fewer per call.
+** {======================================================
+** Waiting
+** =======================================================
 */
-void call_watch_close(call *c);
-
-/* Starts receiving the next message into c->recv_buf. -1 if gRPC refused. */
-int call_recv(call *c);
 
 /*
-** Whether call_send may be called now: a full outbox means the handler waits
-** (WAIT_SEND) for the message in flight first.
+** What a suspended handler waits on: one at a time. A kind of wait is a
+** call_wait_type; its record is embedded in whatever the handler waits for
+** (the call itself for recv, send and sleep; an outbound call; an HTTP
+** request), which finds itself again with CONTAINER_OF.
 */
-bool call_can_send(const call *c);
+typedef struct call_wait call_wait;
+
+typedef struct call_wait_type {
+  const char *what;                 /* "call:recv", "grpc.sleep": the operation, for messages */
+  void (*expire)(call_wait *w);     /* its timer fired; NULL: the wait is over */
+  void (*cancel)(call_wait *w);     /* the call was cancelled first: undo what was started; may be NULL */
+} call_wait_type;
+
+struct call_wait {
+  const call_wait_type *type;
+  call *call;                       /* whose handler waits, NULL when it no longer does */
+  timer timer;
+};
+
+void call_wait_init(call_wait *w, const call_wait_type *type);
 
 /*
-** Sends bb (taking it): at once when nothing is in flight, else it is held in
-** the outbox. 0 when taken, -1 if gRPC refused.
+** c's handler suspends on w (and yields next). From now on a cancel of c runs
+** w's cancel and wakes the handler.
+*/
+void call_wait_begin(call *c, call_wait *w);
+
+/* Ends w at `when` (timer_now) unless it ends sooner. -1 when the timer cannot be armed. */
+int call_wait_until(call_wait *w, int64_t when);
+
+/*
+** What w waited on is over: the handler resumes now. Does nothing when w is
+** over already (its call was cancelled first). May free the call.
+*/
+void call_wait_end(call_wait *w);
+
+/* }====================================================== */
+
+/* The outcome of call_recv and call_send_ready. */
+typedef enum call_result {
+  CALL_READY,                       /* a message is in / a message may go */
+  CALL_END,                         /* no more messages: the client half-closed */
+  CALL_WAIT,                        /* the handler waits for it (the wait has begun): yield */
+  CALL_CANCELLED,                   /* the client went away or the deadline passed (call_cancel_status) */
+  CALL_UNREADABLE                   /* a message came that cannot be read (bad compression) */
+} call_result;
+
+/*
+** The next request message: CALL_READY with its bytes in *data and *len,
+** owned by c until the next call_recv or c's end.
+*/
+call_result call_recv(call *c, const char **data, size_t *len);
+
+/*
+** Whether the handler may hand over its next message: CALL_READY, or
+** CALL_WAIT while two are on their way, or CALL_CANCELLED.
+*/
+call_result call_send_ready(call *c);
+
+/*
+** Sends bb (taking it) after call_send_ready said so: at once when nothing is
+** in flight, else as soon as the message in flight is out. -1 if gRPC refused.
 **
-** A held message goes when the one in flight is out: marked for buffering when
-** the handler waits to send another after it (so a burst of messages leaves in
-** few writes, not one each), flushed when the handler waits on anything else,
-** and with the status when the handler has returned.
+** A held message is marked for buffering when the handler waits to send
+** another after it (so a burst of messages leaves in few writes, not one
+** each), flushed when the handler waits on anything else, and goes with the
+** status when the handler has returned.
 */
 int call_send(call *c, grpc_byte_buffer *bb);
 
+/* The handler sleeps until `until` (timer_now); -1 when the timer cannot be armed. */
+int call_sleep(call *c, int64_t until);
+
 /*
-** Ends the call with status (and reply, taken, for unary replies), as soon as the
-** message in flight is out. details may be NULL. Only the first call counts.
+** Ends the call with status (and reply, taken, for unary replies), as soon as
+** the message in flight is out. details may be NULL. Only the first call counts.
 */
 void call_finish(call *c, grpc_status_code status, const char *details, grpc_byte_buffer *reply);
 
-/* Adds key: value to list; -1 with a reason in err for an illegal key or value. */
-int call_metadata_add(call_metadata *list, const char *key, size_t klen,
-                      const char *value, size_t vlen, char *err, size_t errlen);
-
-/* The handler's grpc.sleep is over, or its turn has come again (WAIT_TURN). */
-void call_on_timer(call *c);
-
 /* Sends status, a google.rpc.Status, as grpc-status-details-bin (rich errors). -1 when out of memory. */
-int call_status_details(call *c, const char *status, size_t len);
+int call_set_status_details(call *c, const char *status, size_t len);
 
+/* Adds key: value to the headers (before the first message) or trailers; -1 with a reason in err. */
+int call_add_header(call *c, const char *key, size_t klen, const char *value, size_t vlen,
+                    char *err, size_t errlen);
+int call_add_trailer(call *c, const char *key, size_t klen, const char *value, size_t vlen,
+                     char *err, size_t errlen);
+bool call_headers_sent(const call *c);
+
+/* The handler's state, opaque here: set when it starts, NULL once it has ended. */
+void call_set_handler(call *c, void *handler);
+void *call_handler(const call *c);
+
+bool call_waiting(const call *c);
+bool call_cancelled(const call *c);
+/* What a cancelled call ended with: DEADLINE_EXCEEDED once its deadline passed, else CANCELLED. */
+grpc_status_code call_cancel_status(const call *c);
+
+lvm *call_vm(const call *c);
+const schema_method *call_method(const call *c);
+const grpc_metadata_array *call_request_metadata(const call *c);
+/* The value of a request metadata key, or NULL. */
+const grpc_slice *call_find_metadata(const call *c, const char *key);
+/* x-fc-request-id, Function Compute's id of the request, or NULL. */
+const grpc_slice *call_request_id(const call *c);
 /* The client's address ("ipv4:127.0.0.1:5000"); owned by c. */
 const char *call_peer(call *c);
 
-/* The value of a request metadata key, or NULL. */
-const grpc_slice *call_find_metadata(const call *c, const char *key);
-
+/* The deadline (timer_now), or INT64_MAX when there is none. */
+int64_t call_deadline(const call *c);
 /* Seconds left before the deadline, or a negative number when there is none. */
 double call_seconds_left(const call *c);
 

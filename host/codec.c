@@ -3,7 +3,7 @@
 ** Protobuf wire format <-> Lua tables, driven by the schema: bytes are read
 ** straight into tables and tables written straight into bytes.
 **
-** Mapping choices beyond CONTRACT.md:
+** Mapping choices (docs/handlers.md, "Messages as Lua tables", tells users):
 ** - Decoding, a table holds every field without presence: proto3 scalars read
 **   their default, repeated fields and maps an empty table (so `#req.items`
 **   and `pairs(req.labels)` work, as in grpc-go and grpc-js). Fields with
@@ -44,12 +44,11 @@
 
 #include <lauxlib.h>
 
+#include "wire.h"
+
 #define MAX_DEPTH 100                 /* nested messages below the root, as protobuf */
-#define MAX_FIELD_NUMBER 536870911u   /* 2^29 - 1 */
 #define LOCAL_SEGMENTS 32             /* fields of a message tracked on the C stack */
 #define LOCAL_SEEN 4                  /* 64-bit words of the decoder's field set */
-
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_I32 = 5 };
 
 /* What each field type is on the wire, and the integers it takes. */
 typedef struct type_info {
@@ -775,6 +774,10 @@ void codec_buf_free(codec_buf *b) {
   b->len = b->cap = 0;
 }
 
+void codec_buf_shrink(codec_buf *b) {
+  if (b->cap > ((size_t)1 << 20)) codec_buf_free(b);
+}
+
 int codec_encode(lua_State *L, int idx, const schema_message *m, codec_buf *b, const char *root,
                  char *err, size_t errlen) {
   ctx c;
@@ -860,7 +863,7 @@ static uint32_t get_tag(ctx *c, cursor *pp, cursor end, uint32_t *wt) {
   if (q == NULL) return varint_fail(c, *pp, end), 0;
   *pp = q;
   *wt = (uint32_t)(tag & 7);
-  if (tag >> 3 == 0 || tag >> 3 > MAX_FIELD_NUMBER)
+  if (tag >> 3 == 0 || tag >> 3 > WIRE_MAX_FIELD_NUMBER)
     return fail(c, "invalid field number %llu", (unsigned long long)(tag >> 3)), 0;
   return (uint32_t)(tag >> 3);
 }

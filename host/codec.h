@@ -1,6 +1,6 @@
 /*
 ** codec.h
-** Protobuf wire format <-> Lua tables, driven by the schema, as CONTRACT.md's
+** Protobuf wire format <-> Lua tables, driven by the schema, as docs/handlers.md's
 ** mapping table says. No intermediate C structs: bytes are read straight into
 ** tables and tables written straight into bytes.
 */
@@ -21,6 +21,9 @@ typedef struct codec_buf {
 } codec_buf;
 
 void codec_buf_free(codec_buf *b);
+
+/* Frees b's memory when it has grown past what is worth keeping between messages (1 MiB). */
+void codec_buf_shrink(codec_buf *b);
 
 /*
 ** Decodes len bytes as message m and pushes the table [-0, +1 on success].

@@ -1,6 +1,6 @@
 /*
 ** config.c
-** Options, their environment fallbacks and their defaults, as CONTRACT.md lists them.
+** Options, their environment fallbacks and their defaults, as README.md lists them.
 */
 #include <errno.h>
 #include <getopt.h>
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fsutil.h"
 
 #define HOST_VERSION "0.1.0"
 
@@ -94,14 +95,11 @@ static int exists(const char *path) {
 ** else from argv[0] (a chroot may have no /proc), else the working directory.
 */
 static void beside_binary(const char *argv0, const char *name, char out[PATH_MAX]) {
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) exe[n] = '\0';
-  else snprintf(exe, sizeof exe, "%s", argv0);
-  char *slash = strrchr(exe, '/');
-  if (slash == NULL) snprintf(exe, sizeof exe, ".");
-  else if (slash == exe) slash[1] = '\0';
-  else *slash = '\0';
+  char self[PATH_MAX], exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) self[n] = '\0';
+  else snprintf(self, sizeof self, "%s", argv0);
+  fs_dir_of(self, exe, sizeof exe);
   if (snprintf(out, PATH_MAX, "%s%s%s", exe, exe[strlen(exe) - 1] == '/' ? "" : "/", name) >= PATH_MAX)
     snprintf(out, PATH_MAX, "%s", name);
 }

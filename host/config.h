@@ -1,6 +1,6 @@
 /*
 ** config.h
-** The command line and environment of CONTRACT.md, resolved to one struct.
+** The command line and environment (README.md, "Command line"), resolved to one struct.
 */
 #ifndef config_h
 #define config_h

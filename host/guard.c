@@ -8,9 +8,8 @@
 
 #include <lauxlib.h>
 
-#include "call.h"
 #include "guard.h"
-#include "lgrpc.h"
+#include "lstatus.h"
 #include "timer.h"
 
 #define GUARD_COUNT 10000
@@ -35,34 +34,35 @@ guard *guard_of(lua_State *L) {
   return ud;
 }
 
-void guard_begin(guard *g, call *c) {
-  g->running = c;
+void guard_begin(guard *g, int64_t deadline, grpc_status_code *stop) {
+  g->deadline = deadline;
+  g->stop = stop;
   g->slice_started = timer_now();
 }
 
 void guard_end(guard *g) {
-  g->running = NULL;
+  g->stop = NULL;
   g->slice_started = 0;
 }
 
-/* Stops the handler of c at once, and again at every instruction until it has unwound. */
-static void stop(lua_State *L, call *c, grpc_status_code code) {
+/* Stops the running handler at once, and again at every instruction until it has unwound. */
+static void stop(lua_State *L, guard *g, grpc_status_code code) {
   lua_sethook(L, lua_gethook(L), LUA_MASKCOUNT, 1);
-  c->killed = code;
+  *g->stop = code;
   if (code == GRPC_STATUS_DEADLINE_EXCEEDED)
-    lgrpc_raise(L, code, "deadline exceeded while the handler ran without yielding");
-  lgrpc_raise(L, code, "the handler ran longer than --max-cpu-ms without yielding");
+    lstatus_raise(L, code, "deadline exceeded while the handler ran without yielding");
+  lstatus_raise(L, code, "the handler ran longer than --max-cpu-ms without yielding");
 }
 
 static void hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   guard *g = guard_of(L);
-  call *c = g->running;
-  if (c != NULL && c->killed != GRPC_STATUS_OK) stop(L, c, c->killed);
+  if (g->stop != NULL && *g->stop != GRPC_STATUS_OK) stop(L, g, *g->stop);
   if (g->slice_started == 0) return;
-  if (c != NULL && call_seconds_left(c) == 0) stop(L, c, GRPC_STATUS_DEADLINE_EXCEEDED);
-  if (g->slice_limit == 0 || timer_now() - g->slice_started <= g->slice_limit) return;
-  if (c != NULL) stop(L, c, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  int64_t now = timer_now();
+  if (g->stop != NULL && now >= g->deadline) stop(L, g, GRPC_STATUS_DEADLINE_EXCEEDED);
+  if (g->slice_limit == 0 || now - g->slice_started <= g->slice_limit) return;
+  if (g->stop != NULL) stop(L, g, GRPC_STATUS_RESOURCE_EXHAUSTED);
   lua_sethook(L, hook, LUA_MASKCOUNT, 1);   /* the state is discarded: no pcall may outlast this */
   luaL_error(L, "the script ran longer than --max-cpu-ms while loading");
 }

@@ -10,16 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <grpc/status.h>
 #include <lua.h>
-
-struct call;
 
 typedef struct guard {
   size_t used;                      /* bytes the state holds */
   size_t limit;                     /* cap on used, 0 for none */
   int64_t slice_limit;              /* ns one run of Lua may take without yielding, 0 for none */
   int64_t slice_started;            /* when the running slice began (timer_now), 0 when idle */
-  struct call *running;             /* the call whose handler runs, NULL while scripts load */
+  int64_t deadline;                 /* the running handler's call's deadline (timer_now), INT64_MAX for none */
+  grpc_status_code *stop;           /* the running handler's stop slot, NULL while scripts load */
 } guard;
 
 /* A lua_Alloc with g as its ud: fails what would take the state over its cap. */
@@ -31,8 +31,12 @@ guard *guard_of(lua_State *L);
 /* Installs the hook; threads created from L afterwards inherit it. */
 void guard_install(lua_State *L);
 
-/* A slice of Lua starts (for c, or for loading scripts when c is NULL) or ends. */
-void guard_begin(guard *g, struct call *c);
+/*
+** A slice of Lua starts or ends. For a handler, stop is its slot: once the
+** guard writes a status there, the handler is stopped at every instruction
+** until it has unwound (no pcall can swallow it). NULL while scripts load.
+*/
+void guard_begin(guard *g, int64_t deadline, grpc_status_code *stop);
 void guard_end(guard *g);
 
 #endif

@@ -20,6 +20,8 @@ static entry *entries;
 static size_t n_entries, cap_entries;
 static atomic_bool draining;
 
+const char *const health_status_names[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN", NULL};
+
 static entry *find(const char *service) {
   for (size_t i = 0; i < n_entries; i++)
     if (strcmp(entries[i].service, service) == 0) return &entries[i];

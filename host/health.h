@@ -13,6 +13,9 @@ typedef enum health_status {
   HEALTH_UNKNOWN = 0, HEALTH_SERVING = 1, HEALTH_NOT_SERVING = 2, HEALTH_SERVICE_UNKNOWN = 3
 } health_status;
 
+/* The names of the statuses, as the proto has them, by status; NULL-terminated. */
+extern const char *const health_status_names[];
+
 /* -1 when out of memory. */
 int health_set(const char *service, health_status status);
 /* What was set for service, or HEALTH_UNKNOWN. */

@@ -1,8 +1,9 @@
 /*
 ** lbuiltin.c
-** Server reflection answers with FileDescriptorProtos: the files of the
-** loaded descriptor sets, serialized again with protobuf-c, each with the
-** files it imports.
+** The `host` table of the built-in services. Reflection: the services with a
+** handler, and FileDescriptorProtos of the loaded descriptor sets, serialized
+** again with protobuf-c, each with the files it imports. Health: a service's
+** serving status, and whether the host drains.
 */
 #include <stdio.h>
 #include <string.h>
@@ -159,13 +160,12 @@ static bool serves(const lvm *vm, const char *service) {
 
 /* host.health(service) -> "SERVING", "NOT_SERVING" or "SERVICE_UNKNOWN" */
 static int lbuiltin_health(lua_State *L) {
-  static const char *const names[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
   const char *service = luaL_checkstring(L, 1);
   health_status status = health_get(service);
   if (health_draining()) status = HEALTH_NOT_SERVING;
   else if (status == HEALTH_UNKNOWN)
     status = *service == '\0' || serves(vm_of(L), service) ? HEALTH_SERVING : HEALTH_SERVICE_UNKNOWN;
-  lua_pushstring(L, names[status]);
+  lua_pushstring(L, health_status_names[status]);
   return 1;
 }
 

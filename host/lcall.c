@@ -1,81 +1,96 @@
 /*
 ** lcall.c
-** The `call` object. Methods that wait (recv, send) keep what they need in
-** the C call and yield with a continuation: their own C frame is gone when
-** the handler resumes.
+** The `call` object. Methods that wait (recv, send) yield with a continuation
+** that asks the call again: their own C frame is gone when the handler resumes.
 */
 #include <stdio.h>
 #include <string.h>
 
-#include <grpc/byte_buffer_reader.h>
-#include <grpc/support/alloc.h>
 #include <lauxlib.h>
 
-#include "call.h"
 #include "codec.h"
 #include "lcall.h"
-#include "lgrpc.h"
-#include "worker.h"
+#include "lstatus.h"
 
 #define CALL_MT "grpc.call"
 #define ERR_MAX 512
 
-static call *check_call(lua_State *L) {
-  lcall_box *box = luaL_checkudata(L, 1, CALL_MT);
-  if (box->call == NULL)
-    luaL_error(L, "the call has ended: a call object is only valid while its handler runs");
-  return box->call;
+/* The call object of a coroutine lives in its extra space; nested coroutines copy NULL from the main state. */
+#define CURRENT(L) (*(lcall **)lua_getextraspace(L))
+
+lcall *lcall_current(lua_State *L) {
+  return CURRENT(L);
 }
 
 /* Methods that wait must run in the handler's own coroutine: a yield elsewhere would land in the user's resume. */
-static call *check_waitable(lua_State *L, const char *what) {
-  call *c = check_call(L);
-  if (c->co != L || !lua_isyieldable(L))
-    luaL_error(L, "call:%s must be called from the handler itself, not from a nested coroutine", what);
-  return c;
+static call *waitable(lua_State *L, const lcall *obj, const char *what) {
+  if (obj == NULL || obj->call == NULL || obj->co != L || !lua_isyieldable(L))
+    luaL_error(L, "%s must be called from a handler itself, not from a nested coroutine or the script's top level",
+               what);
+  return obj->call;
 }
 
-/* The message in one slice: its own when it came in one and uncompressed (most do), else a copy. */
-static grpc_slice whole_message(grpc_byte_buffer_reader *reader) {
-  const grpc_slice_buffer *in = &reader->buffer_in->data.raw.slice_buffer;
-  if (reader->buffer_out == reader->buffer_in && in->count == 1) return grpc_slice_ref(in->slices[0]);
-  return grpc_byte_buffer_reader_readall(reader);
+call *lcall_check_handler(lua_State *L, const char *what) {
+  return waitable(L, CURRENT(L), what);
+}
+
+static lcall *check_object(lua_State *L) {
+  return luaL_checkudata(L, 1, CALL_MT);
+}
+
+static call *check_call(lua_State *L) {
+  lcall *obj = check_object(L);
+  if (obj->call == NULL)
+    luaL_error(L, "the call has ended: a call object is only valid while its handler runs");
+  return obj->call;
+}
+
+int lcall_raise_cancelled(lua_State *L, const call *c) {
+  if (call_cancel_status(c) == GRPC_STATUS_DEADLINE_EXCEEDED)
+    return lstatus_raise(L, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
+  return lstatus_raise(L, GRPC_STATUS_CANCELLED, "the call was cancelled");
+}
+
+/* [-0, +0, error] Raises what a call_result other than READY and END means. */
+static int raise_result(lua_State *L, call *c, call_result r) {
+  if (r == CALL_UNREADABLE)
+    return lstatus_raise(L, GRPC_STATUS_INTERNAL, "request: cannot read the message (bad compression?)");
+  return lcall_raise_cancelled(L, c);
+}
+
+/* [-0, +1, error] Decodes the bytes of the message c has taken. */
+static void push_message(lua_State *L, call *c, const char *data, size_t len) {
+  char err[ERR_MAX];
+  if (codec_decode(L, call_method(c)->input, data, len, "request", err, sizeof err) != 0)
+    lstatus_raise(L, GRPC_STATUS_INTERNAL, "%s", err);
 }
 
 void lcall_push_request(lua_State *L, call *c) {
-  grpc_byte_buffer_reader reader;
-  int readable = grpc_byte_buffer_reader_init(&reader, c->recv_buf);
-  if (readable) {
-    grpc_slice_unref(c->recv_bytes);
-    c->recv_bytes = whole_message(&reader);
-    grpc_byte_buffer_reader_destroy(&reader);
-  }
-  grpc_byte_buffer_destroy(c->recv_buf);
-  c->recv_buf = NULL;
-  if (!readable) lgrpc_raise(L, GRPC_STATUS_INTERNAL, "request: cannot read the message (bad compression?)");
-  char err[ERR_MAX];
-  int r = codec_decode(L, c->method->input, (const char *)GRPC_SLICE_START_PTR(c->recv_bytes),
-                       GRPC_SLICE_LENGTH(c->recv_bytes), "request", err, sizeof err);
-  grpc_slice_unref(c->recv_bytes);
-  c->recv_bytes = grpc_empty_slice();
-  if (r != 0) lgrpc_raise(L, GRPC_STATUS_INTERNAL, "%s", err);
+  const char *data;
+  size_t len;
+  call_result r = call_recv(c, &data, &len);
+  if (r != CALL_READY) raise_result(L, c, r);
+  push_message(L, c, data, len);
 }
 
 grpc_byte_buffer *lcall_encode_reply(lua_State *L, int idx, call *c) {
-  codec_buf *b = &c->worker->buf;
+  const schema_method *m = call_method(c);
+  lvm *vm = call_vm(c);
+  codec_buf *b = &vm->buf;
   char err[ERR_MAX];
   if (lua_isnil(L, idx)) {
     b->len = 0;                     /* nil is the empty message */
   } else if (!lua_istable(L, idx)) {
-    lgrpc_raise(L, GRPC_STATUS_INTERNAL, "reply: expected a table (%s), got %s",
-                c->method->output->full_name, luaL_typename(L, idx));
-  } else if (codec_encode(L, idx, c->method->output, b, "reply", err, sizeof err)) {
-    lgrpc_raise(L, GRPC_STATUS_INTERNAL, "%s", err);
+    lstatus_raise(L, GRPC_STATUS_INTERNAL, "reply: expected a table (%s), got %s",
+                  m->output->full_name, luaL_typename(L, idx));
+  } else if (codec_encode(L, idx, m->output, b, "reply", err, sizeof err)) {
+    lstatus_raise(L, GRPC_STATUS_INTERNAL, "%s", err);
   }
-  if (b->len > c->worker->max_message_bytes)
-    lgrpc_raise(L, GRPC_STATUS_RESOURCE_EXHAUSTED, "reply: %d bytes, more than --max-message-bytes %d",
-                (int)b->len, (int)c->worker->max_message_bytes);
+  if (b->len > (size_t)vm->cfg->max_message_bytes)
+    lstatus_raise(L, GRPC_STATUS_RESOURCE_EXHAUSTED, "reply: %d bytes, more than --max-message-bytes %d",
+                  (int)b->len, vm->cfg->max_message_bytes);
   grpc_slice s = grpc_slice_from_copied_buffer(b->data, b->len);
+  codec_buf_shrink(b);
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
   grpc_slice_unref(s);
   return bb;
@@ -84,31 +99,23 @@ grpc_byte_buffer *lcall_encode_reply(lua_State *L, int idx, call *c) {
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   call *c = (call *)ctx;
-  if (c->cancelled) return lgrpc_raise_cancelled(L, c);
-  if (c->recv_buf == NULL) {
-    c->half_closed = true;
+  const char *data;
+  size_t len;
+  call_result r = call_recv(c, &data, &len);
+  if (r == CALL_WAIT) return lua_yieldk(L, 0, ctx, recv_k);
+  if (r == CALL_END) {
     lua_pushnil(L);
-  } else {
-    lcall_push_request(L, c);
+    return 1;
   }
+  if (r != CALL_READY) return raise_result(L, c, r);
+  push_message(L, c, data, len);
   return 1;
 }
 
 /* call:recv() -> next request, or nil once the client has half-closed */
 static int lcall_recv(lua_State *L) {
-  call *c = check_waitable(L, "recv");
-  if (c->cancelled) return lgrpc_raise_cancelled(L, c);
-  if (c->recv_buf != NULL) {         /* read ahead with the call (a registered method) */
-    lcall_push_request(L, c);
-    return 1;
-  }
-  if (c->half_closed || method_one_request(c->method)) {
-    lua_pushnil(L);
-    return 1;
-  }
-  if (call_recv(c)) return lgrpc_raise(L, GRPC_STATUS_INTERNAL, "the host could not receive");
-  c->wait = WAIT_RECV;
-  return lua_yieldk(L, 0, (lua_KContext)c, recv_k);
+  call *c = waitable(L, check_object(L), "call:recv");
+  return recv_k(L, LUA_OK, (lua_KContext)c);
 }
 
 /* call:messages() -> iterator over the requests, for a generic for */
@@ -123,59 +130,59 @@ static int lcall_messages(lua_State *L) {
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   call *c = (call *)ctx;
-  if (c->cancelled) return lgrpc_raise_cancelled(L, c);
-  if (!call_can_send(c)) {
-    c->wait = WAIT_SEND;
-    return lua_yieldk(L, 0, ctx, send_k);
-  }
+  call_result r = call_send_ready(c);
+  if (r == CALL_WAIT) return lua_yieldk(L, 0, ctx, send_k);
+  if (r != CALL_READY) return raise_result(L, c, r);
   if (call_send(c, lcall_encode_reply(L, 2, c)))
-    return lgrpc_raise(L, GRPC_STATUS_INTERNAL, "gRPC refused to send the message");
+    return lstatus_raise(L, GRPC_STATUS_INTERNAL, "gRPC refused to send the message");
   return 0;
 }
 
 /* call:send(msg): returns at once unless two messages are already on their way; then waits */
 static int lcall_send(lua_State *L) {
-  call *c = check_waitable(L, "send");
-  if (method_one_reply(c->method))
+  call *c = waitable(L, check_object(L), "call:send");
+  if (method_one_reply(call_method(c)))
     return luaL_error(L, "call:send: %s does not stream replies: return the reply from the handler",
-                      c->method->path);
+                      call_method(c)->path);
   luaL_checktype(L, 2, LUA_TTABLE);
   return send_k(L, LUA_OK, (lua_KContext)c);
 }
 
-static int add_metadata(lua_State *L, call_metadata *list, const char *what) {
+typedef int (*metadata_adder)(call *c, const char *key, size_t klen, const char *value, size_t vlen,
+                              char *err, size_t errlen);
+
+static int add_metadata(lua_State *L, call *c, metadata_adder add, const char *what) {
   size_t klen, vlen;
   const char *key = luaL_checklstring(L, 2, &klen);
   const char *value = luaL_checklstring(L, 3, &vlen);
   char err[ERR_MAX];
-  if (call_metadata_add(list, key, klen, value, vlen, err, sizeof err))
-    return luaL_error(L, "call:%s: %s", what, err);
+  if (add(c, key, klen, value, vlen, err, sizeof err)) return luaL_error(L, "call:%s: %s", what, err);
   return 0;
 }
 
 /* call:set_header(key, value), before the first message */
 static int lcall_set_header(lua_State *L) {
   call *c = check_call(L);
-  if (c->headers_sent)
+  if (call_headers_sent(c))
     return luaL_error(L, "call:set_header: the headers were sent with the first message; set them before it");
-  return add_metadata(L, &c->headers, "set_header");
+  return add_metadata(L, c, call_add_header, "set_header");
 }
 
 /* call:set_trailer(key, value) */
 static int lcall_set_trailer(lua_State *L) {
-  return add_metadata(L, &check_call(L)->trailers, "set_trailer");
+  return add_metadata(L, check_call(L), call_add_trailer, "set_trailer");
 }
 
 /* call:cancelled() -> true once the client went away or the deadline passed */
 static int lcall_cancelled(lua_State *L) {
-  lua_pushboolean(L, check_call(L)->cancelled);
+  lua_pushboolean(L, call_cancelled(check_call(L)));
   return 1;
 }
 
 static int lcall_tostring(lua_State *L) {
-  lcall_box *box = luaL_checkudata(L, 1, CALL_MT);
-  if (box->call == NULL) lua_pushliteral(L, "grpc.call (ended)");
-  else lua_pushfstring(L, "grpc.call %s", box->call->method->path);
+  lcall *obj = check_object(L);
+  if (obj->call == NULL) lua_pushliteral(L, "grpc.call (ended)");
+  else lua_pushfstring(L, "grpc.call %s", call_method(obj->call)->path);
   return 1;
 }
 
@@ -188,7 +195,7 @@ static void push_slice(lua_State *L, grpc_slice s) {
 ** ", " as HTTP does; of a repeated -bin key, whose bytes cannot be joined, the first counts.
 */
 static void push_metadata(lua_State *L, const call *c) {
-  const grpc_metadata_array *md = &c->request_md;
+  const grpc_metadata_array *md = call_request_metadata(c);
   lua_createtable(L, 0, (int)md->count);
   for (size_t i = 0; i < md->count; i++) {
     push_slice(L, md->metadata[i].key);           /* t key */
@@ -230,7 +237,7 @@ static int lcall_index(lua_State *L) {
   } else if (strcmp(key, "metadata") == 0) {
     push_cached_metadata(L, c);
   } else if (strcmp(key, "method") == 0) {
-    lua_pushstring(L, c->method->path);
+    lua_pushstring(L, call_method(c)->path);
   } else if (strcmp(key, "peer") == 0) {
     lua_pushstring(L, call_peer(c));
   } else if (strcmp(key, "deadline") == 0) {
@@ -238,7 +245,7 @@ static int lcall_index(lua_State *L) {
     if (left < 0) lua_pushnil(L);
     else lua_pushnumber(L, left);
   } else if (strcmp(key, "request_id") == 0) {
-    const grpc_slice *id = call_find_metadata(c, "x-fc-request-id");
+    const grpc_slice *id = call_request_id(c);
     if (id == NULL) lua_pushnil(L);
     else push_slice(L, *id);
   } else {
@@ -256,19 +263,24 @@ static const luaL_Reg methods[] = {
   {"cancelled", lcall_cancelled},
   {NULL, NULL}};
 
-void lcall_open(lua_State *L) {
-  luaL_newmetatable(L, CALL_MT);
+/* [-0, +1] The call metatable, made on first use. */
+static void push_metatable(lua_State *L) {
+  if (!luaL_newmetatable(L, CALL_MT)) return;
   luaL_newlib(L, methods);
   lua_pushcclosure(L, lcall_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, lcall_tostring);
   lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
 }
 
-void lcall_push(lua_State *L, call *c) {
-  lcall_box *box = lua_newuserdatauv(L, sizeof *box, 1);
-  box->call = c;
-  c->box = box;
-  luaL_setmetatable(L, CALL_MT);
+lcall *lcall_new(lua_State *L, lua_State *co, call *c) {
+  lcall *obj = lua_newuserdatauv(L, sizeof *obj, 1);
+  obj->call = c;
+  obj->co = co;
+  obj->co_ref = LUA_NOREF;
+  obj->stop = GRPC_STATUS_OK;
+  push_metatable(L);
+  lua_setmetatable(L, -2);
+  CURRENT(co) = obj;
+  return obj;
 }

@@ -1,7 +1,9 @@
 /*
 ** lcall.h
 ** The `call` object a handler receives: recv, send, messages, metadata,
-** headers and trailers, cancellation and deadline.
+** headers and trailers, cancellation and deadline. It also anchors the
+** handler's run (handler.c): its coroutine and the CPU guard's stop slot.
+** Errors: the object's methods raise (status objects for what ends the call).
 */
 #ifndef lcall_h
 #define lcall_h
@@ -9,22 +11,34 @@
 #include <grpc/grpc.h>
 #include <lua.h>
 
-struct call;
+#include "call.h"
 
-typedef struct lcall_box {
-  struct call *call;                /* NULL once the handler's coroutine has ended */
-} lcall_box;
+typedef struct lcall {
+  call *call;                       /* NULL once the handler has ended */
+  lua_State *co;                    /* the handler's coroutine */
+  int co_ref;                       /* registry ref of co while the handler runs */
+  grpc_status_code stop;            /* the CPU guard's stop slot: sticky once set */
+} lcall;
 
-/* [-0, +0] Creates the call metatable. */
-void lcall_open(lua_State *L);
+/* [-0, +1, error] A new call object for c, running its handler in co (whose extra space points at it). */
+lcall *lcall_new(lua_State *L, lua_State *co, call *c);
 
-/* [-0, +1] Pushes a new call object for c and points c->box at it. */
-void lcall_push(lua_State *L, struct call *c);
+/* The call object of the handler running in coroutine L, or NULL (main state, nested coroutine). */
+lcall *lcall_current(lua_State *L);
 
-/* [-0, +1, error] Decodes c->recv_buf (and frees it) as a request table; INTERNAL on bad bytes. */
-void lcall_push_request(lua_State *L, struct call *c);
+/*
+** [-0, +0, error] The call whose handler runs in L itself. Raises, naming
+** what, when L is a nested coroutine, the script's top level, or cannot yield.
+*/
+call *lcall_check_handler(lua_State *L, const char *what);
+
+/* [-0, +0, error] Ends the running handler of a cancelled call: CANCELLED or DEADLINE_EXCEEDED. */
+int lcall_raise_cancelled(lua_State *L, const call *c);
+
+/* [-0, +1, error] The next request message of c as a table; INTERNAL on bad bytes. c must have one. */
+void lcall_push_request(lua_State *L, call *c);
 
 /* [-0, +0, error] Encodes the table at idx as a reply; INTERNAL naming the field path on a bad shape. */
-grpc_byte_buffer *lcall_encode_reply(lua_State *L, int idx, struct call *c);
+grpc_byte_buffer *lcall_encode_reply(lua_State *L, int idx, call *c);
 
 #endif

@@ -5,15 +5,13 @@
 ** and Timestamp / Duration tables (grpc.timestamp, grpc.duration,
 ** grpc.seconds).
 **
-** Every function has two upvalues: the state's schema (a light userdata; the
-** state holds a reference to it) and one encoding buffer per state, a full
-** userdata whose __gc frees it. A codec error is a plain Lua error naming the
-** function, the type and the field path:
+** They use the state's schema and its encoding buffer (lvm.h). A codec error
+** is a plain Lua error naming the function, the type and the field path:
 **   grpc.encode: helloworld.HelloReply.message: expected string, got number
 ** so a script may pcall it; uncaught, it ends the call with UNKNOWN.
-** The codec never runs Lua code (raw access only), so a buffer in use is
-** never re-entered; a memory error raised mid-encode leaves it owned by its
-** userdata: nothing leaks.
+** The codec never runs Lua code (raw access only), so the buffer is never
+** re-entered; a memory error raised mid-encode leaves it owned by the state:
+** nothing leaks.
 */
 #include <math.h>
 #include <stdint.h>
@@ -24,10 +22,9 @@
 
 #include "codec.h"
 #include "lcodec.h"
+#include "lvm.h"
 
-#define BUF_MT "grpc.codec_buf"
 #define ERR_LEN 1024
-#define KEEP_MAX ((size_t)1 << 20)    /* a bigger buffer is freed after use */
 #define TYPE_URL_PREFIX "type.googleapis.com/"
 
 /* Seconds from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, as protobuf's Timestamp allows. */
@@ -35,19 +32,13 @@
 #define TIMESTAMP_MAX INT64_C(253402300799)
 #define DURATION_MAX INT64_C(315576000000)   /* 10,000 years, as protobuf's Duration allows */
 
-#define SCHEMA(L) ((const schema *)lua_touserdata(L, lua_upvalueindex(1)))
-#define BUF(L) ((codec_buf *)lua_touserdata(L, lua_upvalueindex(2)))
+#define SCHEMA(L) (lvm_of(L)->schema)
 
 /*
 ** {======================================================
 ** Encode and decode
 ** =======================================================
 */
-
-static int buf_gc(lua_State *L) {
-  codec_buf_free(luaL_checkudata(L, 1, BUF_MT));
-  return 0;
-}
 
 /* The message type named by argument arg; raises naming fn when there is none. */
 static const schema_message *check_type(lua_State *L, int arg, const char *fn) {
@@ -59,12 +50,12 @@ static const schema_message *check_type(lua_State *L, int arg, const char *fn) {
 
 /* [-0, +1, error] Pushes the bytes of the table at idx as message m. */
 static void push_encoded(lua_State *L, const schema_message *m, int idx, const char *fn) {
-  codec_buf *b = BUF(L);
+  codec_buf *b = &lvm_of(L)->buf;
   char err[ERR_LEN];
   if (codec_encode(L, idx, m, b, m->full_name, err, sizeof err) < 0)
     luaL_error(L, "%s: %s", fn, err);
   lua_pushlstring(L, b->data ? b->data : "", b->len);
-  if (b->cap > KEEP_MAX) codec_buf_free(b);
+  codec_buf_shrink(b);
 }
 
 /* [-0, +1, error] Pushes the table of len bytes at data as message m. */
@@ -235,15 +226,6 @@ static const luaL_Reg functions[] = {
   {"seconds", lcodec_seconds},
   {NULL, NULL}};
 
-void lcodec_open(lua_State *L, const schema *s) {
-  codec_buf *b;
-  lua_pushlightuserdata(L, (void *)s);                  /* grpc s */
-  b = lua_newuserdatauv(L, sizeof *b, 0);               /* grpc s b */
-  memset(b, 0, sizeof *b);
-  if (luaL_newmetatable(L, BUF_MT)) {
-    lua_pushcfunction(L, buf_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  luaL_setfuncs(L, functions, 2);                       /* grpc */
+void lcodec_open(lua_State *L) {
+  luaL_setfuncs(L, functions, 0);
 }

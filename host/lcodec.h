@@ -8,9 +8,7 @@
 
 #include <lua.h>
 
-#include "schema.h"
-
 /* [-0, +0] Adds the codec functions to the `grpc` table on top of the stack. */
-void lcodec_open(lua_State *L, const schema *s);
+void lcodec_open(lua_State *L);
 
 #endif

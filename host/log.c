@@ -113,3 +113,8 @@ void log_line(log_level level, const char *msg, ...) {
   fwrite(l.text, 1, l.len, stdout);
   fflush(stdout);
 }
+
+void log_append(char *list, size_t size, const char *item) {
+  size_t len = strlen(list);
+  if (strstr(list, item) == NULL) snprintf(list + len, size - len, "%s%s", len ? "," : "", item);
+}

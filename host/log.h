@@ -7,6 +7,8 @@
 #ifndef log_h
 #define log_h
 
+#include <stddef.h>
+
 typedef enum log_level { LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
 /* Turns the per-call records off (--quiet); the rest are always written. */
@@ -21,5 +23,8 @@ void log_set_json(int json);
 ** follow. A value is quoted when it needs to be; a NULL value is left out.
 */
 void log_line(log_level level, const char *msg, ...);
+
+/* Appends item to the comma-separated list (a field's value) unless it holds it; cut at size. */
+void log_append(char *list, size_t size, const char *item);
 
 #endif

@@ -1,57 +1,71 @@
 /*
 ** lvm.h
-** A Lua state that runs handlers: its set-up, its handlers, and the resume loop
-** that turns each way a handler's coroutine ends into a gRPC status.
+** A Lua state that runs handlers: its limits (guard), its schema, its scratch
+** buffer, and its handler table, by method index. Built on the main thread,
+** then handed to one worker thread, which alone uses it from then on.
+** Errors: constructors return NULL with the reason in a caller's buffer.
 */
 #ifndef lvm_h
 #define lvm_h
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include <lua.h>
+#include <lauxlib.h>
 
+#include "codec.h"
 #include "config.h"
 #include "guard.h"
 #include "schema.h"
 
-struct call;
-
 typedef struct lvm {
-  guard guard;                      /* its allocator's and hook's state */
+  guard guard;                      /* first: the allocator's ud, so lvm_of finds the rest */
   lua_State *L;
   schema *schema;                   /* shared with the other states of its version */
+  const config *cfg;                /* lives as long as the process */
+  codec_buf buf;                    /* scratch for encoding, reset per message */
   int handlers_ref;                 /* registry: table method index + 1 -> handler */
   bool *has_handler;                /* by method index, for the lookup of every call */
   size_t calls;                     /* calls whose handlers run here */
   bool retired;                     /* a reload replaced it: freed with its last call */
+  bool adopted;                     /* owner is set */
+  pthread_t owner;                  /* the thread it was handed to */
 } lvm;
 
-/*
-** A new state, sandboxed and guarded as cfg says, with the grpc library and
-** every script of cfg's directory loaded; it holds a reference to s. NULL with
-** the reason in err: "scripts/greeter.lua:3: '=' expected near 'x'".
-** warn: log what serves nothing (once per version, not per state).
-*/
-lvm *lvm_new(schema *s, const config *cfg, bool warn, char *err, size_t errlen);
+/* A new state under cfg's limits, holding a reference to s; no library is open yet. */
+lvm *lvm_new(schema *s, const config *cfg, char *err, size_t errlen);
 void lvm_free(lvm *vm);
 
-/* No new call will run in vm: free it now, or when its last call ends. */
-void lvm_retire(lvm *vm);
+/* The lvm of any thread of its state. */
+lvm *lvm_of(lua_State *L);
+
+/*
+** Runs f(L) with ud as its one argument (a light userdata) in protected mode,
+** under the guard's limits for loading. 0, or -1 with the error in err.
+*/
+int lvm_run(lvm *vm, lua_CFunction f, void *ud, char *err, size_t errlen);
+
+/* [-0, +0, error] Opens each library of the list as `require` would, setting its global. */
+void lvm_open_libs(lua_State *L, const luaL_Reg *libs);
+
+/* [-1, +0, error] Takes the handler table on top of L's stack: method index + 1 -> function. */
+void lvm_set_handlers(lvm *vm, lua_State *L);
 
 bool lvm_has_handler(const lvm *vm, const schema_method *m);
+
+/* [-0, +1] Pushes m's handler onto L (a thread of vm's state), or nil. */
+void lvm_push_handler(const lvm *vm, lua_State *L, const schema_method *m);
+
+/* The calling thread owns vm from now on: only it may retain, release or retire it. */
+void lvm_adopt(lvm *vm);
 
 /* A call starts or stops using vm. */
 lvm *lvm_retain(lvm *vm);
 void lvm_release(lvm *vm);
 
-/* Runs c's handler in a new coroutine until it first waits or ends. */
-void lvm_start(struct call *c);
-
-/* Resumes c's handler after what it waited on happened (or the call was cancelled). */
-void lvm_wake(struct call *c);
-
-/* The call whose handler runs in coroutine L, or NULL (main state, nested coroutine). */
-struct call *lvm_current_call(lua_State *L);
+/* No new call will run in vm: free it now, or when its last call ends. */
+void lvm_retire(lvm *vm);
 
 #endif

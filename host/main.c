@@ -3,6 +3,7 @@
 ** Wiring: configuration, schema, one Lua state per worker, the server, and
 ** the signals that stop it.
 */
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,9 +18,11 @@
 #include "config.h"
 #include "embedded.h"
 #include "health.h"
+#include "lgrpc.h"
 #include "log.h"
 #include "lvm.h"
 #include "schema.h"
+#include "scripts.h"
 #include "server.h"
 #include "timer.h"
 #include "watch.h"
@@ -30,6 +33,10 @@
 /* Editors write a file in several steps: reload once they have been quiet this long. */
 #define DEBOUNCE_MS 100
 
+/* The host's libraries, opened in every handler state as linit.c opens Lua's. */
+static const luaL_Reg host_libs[] = {
+  {"grpc", luaopen_grpc},
+  {NULL, NULL}};
 
 /*
 ** The chunk name of m's handler ("@scripts/greeter.lua" for a file,
@@ -39,9 +46,7 @@
 static const char *handler_source(const lvm *vm, const schema_method *m) {
   if (!lvm_has_handler(vm, m)) return NULL;
   lua_Debug ar;
-  lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->handlers_ref);
-  lua_rawgeti(vm->L, -1, (lua_Integer)m->index + 1);
-  lua_remove(vm->L, -2);
+  lvm_push_handler(vm, vm->L, m);
   lua_getinfo(vm->L, ">S", &ar);
   return ar.source;
 }
@@ -77,28 +82,33 @@ static void print_served(const lvm *vm) {
          schema_method_count(s), served);
 }
 
-static void append(char *list, size_t size, const char *item) {
-  size_t len = strlen(list);
-  snprintf(list + len, size - len, "%s%s", len ? "," : "", item);
-}
+/* What the ready line names: the services and methods with a handler. */
+typedef struct served {
+  char services[LIST_MAX];
+  char methods[LIST_MAX];
+} served;
 
-static void log_ready(const server *srv, const config *cfg, const lvm *vm) {
+static void list_served(const lvm *vm, served *out) {
   const schema *s = vm->schema;
-  char services[LIST_MAX] = "", methods[LIST_MAX] = "", port[16], workers[16];
+  out->services[0] = out->methods[0] = '\0';
   for (size_t i = 0; i < schema_service_count(s); i++) {
     const schema_service *svc = schema_service_at(s, i);
     bool any = false;
     for (size_t j = 0; j < svc->n_methods; j++) {
       if (!lvm_has_handler(vm, &svc->methods[j])) continue;
-      append(methods, sizeof methods, svc->methods[j].path);
+      log_append(out->methods, sizeof out->methods, svc->methods[j].path);
       any = true;
     }
-    if (any) append(services, sizeof services, svc->full_name);
+    if (any) log_append(out->services, sizeof out->services, svc->full_name);
   }
+}
+
+static void log_ready(const server *srv, const config *cfg, const served *what) {
+  char port[16], workers[16];
   snprintf(port, sizeof port, "%d", srv->port);
   snprintf(workers, sizeof workers, "%d", cfg->workers);
   log_line(LOG_INFO, "ready", "address", cfg->address, "port", port, "workers", workers,
-           "tls", cfg->tls_cert ? "on" : "off", "services", services, "methods", methods, NULL);
+           "tls", cfg->tls_cert ? "on" : "off", "services", what->services, "methods", what->methods, NULL);
 }
 
 /* Lua states for every worker, all on schema s; NULL with the first script error in err. */
@@ -109,7 +119,7 @@ static lvm **new_states(const config *cfg, schema *s, char *err, size_t errlen) 
     return NULL;
   }
   for (int i = 0; i < cfg->workers; i++) {
-    vms[i] = lvm_new(s, cfg, i == 0, err, errlen);
+    vms[i] = scripts_new_state(s, cfg, host_libs, i == 0, err, errlen);
     if (vms[i] != NULL) continue;
     while (i-- > 0) lvm_free(vms[i]);
     free(vms);
@@ -150,9 +160,8 @@ static void reload(server *srv, const config *cfg, const char *changed) {
 ** Serves until SIGTERM or SIGINT. The signals are blocked in every thread and
 ** read here from a signalfd, beside the watch on scripts and protosets.
 */
-static void serve(server *srv, const config *cfg, const sigset_t *signals, watch *w) {
+static void serve(server *srv, const config *cfg, int sfd, watch *w) {
   char changed[LIST_MAX] = "";
-  int sfd = signalfd(-1, signals, SFD_CLOEXEC);
   int dirty = 0;
   for (;;) {
     struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN}, {.fd = w->fd, .events = POLLIN}};
@@ -174,7 +183,6 @@ static void serve(server *srv, const config *cfg, const sigset_t *signals, watch
              si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     break;
   }
-  close(sfd);
 }
 
 static int fail(const char *what, const char *err) {
@@ -194,7 +202,7 @@ int main(int argc, char **argv) {
   log_set_json(cfg.log_json);
   if (cfg.check) cfg.workers = 1;
 
-  /* Before grpc_init starts its threads, so that only sigwait sees these. */
+  /* Blocked before grpc_init starts its threads, so that only the signalfd sees these. */
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -202,6 +210,8 @@ int main(int argc, char **argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, NULL);
   signal(SIGPIPE, SIG_IGN);
+  int sfd = cfg.check ? -1 : signalfd(-1, &signals, SFD_CLOEXEC);
+  if (!cfg.check && sfd < 0) return fail("cannot read signals (signalfd)", strerror(errno));
 
   /* Watched before the first load, so that no edit falls between the two. */
   watch w = {.fd = -1};
@@ -214,6 +224,7 @@ int main(int argc, char **argv) {
   }
   if (vms == NULL) {
     watch_close(&w);
+    close(sfd);
     return fail("cannot load the protosets and scripts", err);
   }
   warn_if_serving_nothing(vms[0], &cfg);
@@ -224,12 +235,14 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  served what;
+  list_served(vms[0], &what);       /* now: once started, the states are the workers' */
   grpc_init();
   server srv;
   int status = 0;
   if (server_start(&srv, &cfg, vms, err, sizeof err) == 0) {
-    log_ready(&srv, &cfg, srv.workers[0].vm);
-    serve(&srv, &cfg, &signals, &w);
+    log_ready(&srv, &cfg, &what);
+    serve(&srv, &cfg, sfd, &w);
     health_drain();
     server_stop(&srv, cfg.grace_ms);
     log_line(LOG_INFO, "stopped", NULL);
@@ -237,6 +250,7 @@ int main(int argc, char **argv) {
     status = fail("cannot serve", err);
   }
   watch_close(&w);
+  close(sfd);
   free(vms);
   health_free();
   grpc_shutdown();

@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 
 #include "google/protobuf/descriptor.pb-c.h"
+#include "fsutil.h"
+#include "wire.h"
 
 typedef Google__Protobuf__FileDescriptorSet FileSet;
 typedef Google__Protobuf__FileDescriptorProto FileProto;
@@ -30,7 +32,6 @@ typedef Google__Protobuf__EnumDescriptorProto EnumProto;
 typedef Google__Protobuf__ServiceDescriptorProto ServiceProto;
 typedef Google__Protobuf__MethodDescriptorProto MethodProto;
 
-#define MAX_FIELD_NUMBER 536870911u   /* 2^29 - 1 */
 
 /*
 ** {======================================================
@@ -255,28 +256,10 @@ static char *join(loader *ld, const char *a, const char *sep, const char *b) {
 */
 
 static int read_file(loader *ld, const char *path, uint8_t **data, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  struct stat st;
-  *data = NULL;
-  if (f == NULL) return fail(ld, "protoset %s: %s", path, strerror(errno));
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    fclose(f);
-    return fail(ld, "protoset %s: not a regular file", path);
-  }
-  *len = (size_t)st.st_size;
-  *data = malloc(*len ? *len : 1);
-  if (*data == NULL) {
-    fclose(f);
-    return fail(ld, "protoset %s: out of memory", path);
-  }
-  if (fread(*data, 1, *len, f) != *len) {
-    fclose(f);
-    free(*data);
-    *data = NULL;
-    return fail(ld, "protoset %s: read error", path);
-  }
-  fclose(f);
-  return 0;
+  *data = (uint8_t *)fs_read_file(path, len);
+  if (*data != NULL) return 0;
+  if (errno == EISDIR || errno == EINVAL) return fail(ld, "protoset %s: not a regular file", path);
+  return fail(ld, "protoset %s: %s", path, strerror(errno));
 }
 
 static const file *find_file(const schema *s, const char *name) {
@@ -463,7 +446,7 @@ static int link_field(loader *ld, const message *m, const FieldProto *fd, size_t
   const schema *s = ld->s;
   const char *origin = m->file->origin, *mname = m->pub.full_name;
   if (fd->name == NULL) return fail(ld, "protoset %s: %s: field without a name", origin, mname);
-  if (!fd->has_number || fd->number < 1 || (uint32_t)fd->number > MAX_FIELD_NUMBER)
+  if (!fd->has_number || fd->number < 1 || (uint32_t)fd->number > WIRE_MAX_FIELD_NUMBER)
     return fail(ld, "protoset %s: %s.%s: bad field number", origin, mname, fd->name);
   f->name = fd->name;
   f->number = (uint32_t)fd->number;

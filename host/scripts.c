@@ -10,11 +10,12 @@
 #include <strings.h>
 
 #include <lauxlib.h>
+#include <lualib.h>
 
 #include "embedded.h"
 #include "lbuiltin.h"
 #include "log.h"
-#include "lvm.h"
+#include "lsandbox.h"
 #include "scripts.h"
 
 #define DIRLIST_MT "host.dirlist"
@@ -207,10 +208,8 @@ static void load_builtins(lua_State *L, lvm *vm, int h) {
   }
 }
 
-int scripts_load(lua_State *L) {
-  lvm *vm = lua_touserdata(L, 1);
-  const char *dir = luaL_checkstring(L, 2);
-  int warn = lua_toboolean(L, 3);
+/* [-0, +1] The handler table of vm's scripts in dir: method index + 1 -> function. */
+static void load_scripts(lua_State *L, lvm *vm, const char *dir, int warn) {
   dirlist *d = list_scripts(L, dir);
   lua_createtable(L, (int)schema_method_count(vm->schema), 0);
   int h = lua_gettop(L);
@@ -229,5 +228,44 @@ int scripts_load(lua_State *L) {
   raise_all(L, h + 2);
   load_builtins(L, vm, h);
   lua_pop(L, 2);
-  return 1;
+  lua_remove(L, h - 1);             /* the dirlist */
+}
+
+/* Where scripts `require` from: the scripts directory, nothing else. */
+static void set_package_paths(lua_State *L, const char *dir) {
+  lua_getglobal(L, "package");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
+  lua_setfield(L, -2, "path");
+  lua_pushliteral(L, "");
+  lua_setfield(L, -2, "cpath");
+  lua_pop(L, 1);
+}
+
+typedef struct loading {
+  lvm *vm;
+  const luaL_Reg *libs;
+  bool warn;
+} loading;
+
+/* [-1, +0] In protected mode: [loading] opens the libraries and loads the scripts. */
+static int init_state(lua_State *L) {
+  const loading *ld = lua_touserdata(L, 1);
+  const config *cfg = ld->vm->cfg;
+  luaL_openlibs(L);
+  if (!cfg->unsafe_lua) lsandbox_open(L, cfg->scripts_dir);
+  lvm_open_libs(L, ld->libs);
+  set_package_paths(L, cfg->scripts_dir);
+  load_scripts(L, ld->vm, cfg->scripts_dir, ld->warn);
+  lvm_set_handlers(ld->vm, L);
+  return 0;
+}
+
+lvm *scripts_new_state(schema *s, const config *cfg, const luaL_Reg *libs, bool warn,
+                       char *err, size_t errlen) {
+  lvm *vm = lvm_new(s, cfg, err, errlen);
+  if (vm == NULL) return NULL;
+  loading ld = {vm, libs, warn};
+  if (lvm_run(vm, init_state, &ld, err, errlen) == 0) return vm;
+  lvm_free(vm);
+  return NULL;
 }

@@ -1,21 +1,29 @@
 /*
 ** scripts.h
-** Finds the handler scripts of a directory, runs them, and maps each to the
-** service it serves.
+** A Lua state with the handler scripts of a directory loaded: the standard
+** libraries (sandboxed unless --unsafe-lua), the host's libraries, every
+** script, each mapped to the service it serves, and the built-in services for
+** what no script serves.
+** Errors: NULL with the reason in the caller's buffer.
 */
 #ifndef scripts_h
 #define scripts_h
 
-#include <lua.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <lauxlib.h>
+
+#include "config.h"
+#include "lvm.h"
+#include "schema.h"
 
 /*
-** [-0, +1, error] lua_CFunction, to be called in protected mode with the
-** lvm (light userdata) and the directory (string). Pushes a table that maps
-** method index + 1 to its handler function. A third argument, true, logs the
-** scripts that serve no service. The built-in services come last, for what
-** no user script serves. Raises "FILE: reason" (or the
-** script's own "FILE:LINE: error") at the first script that cannot serve.
+** A new state on s with libs opened and cfg's scripts loaded. NULL with every
+** broken script named in err, one a line ("scripts/greeter.lua:3: '=' expected
+** near 'x'"). warn: log what serves nothing (once per version, not per state).
 */
-int scripts_load(lua_State *L);
+lvm *scripts_new_state(schema *s, const config *cfg, const luaL_Reg *libs, bool warn,
+                       char *err, size_t errlen);
 
 #endif

@@ -3,6 +3,7 @@
 ** One grpc_server, one completion queue per worker, registered before start,
 ** so every event of a call comes back to the thread that owns its Lua state.
 */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +11,9 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "server.h"
-
-static grpc_server_credentials *credentials(const config *cfg, char *err, size_t errlen);
 
 /*
 ** Registers the unary and server-streaming methods of s so that their calls
@@ -22,7 +22,11 @@ static grpc_server_credentials *credentials(const config *cfg, char *err, size_t
 */
 static void register_methods(server *srv, const schema *s) {
   srv->registered = calloc(schema_method_count(s), sizeof *srv->registered);
-  for (size_t i = 0; srv->registered != NULL && i < schema_service_count(s); i++) {
+  if (srv->registered == NULL) {
+    log_line(LOG_WARN, "out of memory: no method is registered, every call comes unread", NULL);
+    return;
+  }
+  for (size_t i = 0; i < schema_service_count(s); i++) {
     const schema_service *svc = schema_service_at(s, i);
     for (size_t j = 0; j < svc->n_methods; j++) {
       const schema_method *m = &svc->methods[j];
@@ -46,14 +50,7 @@ static void free_registered(server *s) {
 }
 
 static void free_workers(server *s) {
-  for (int i = 0; i < s->n_workers; i++) {
-    worker *w = &s->workers[i];
-    lvm_free(w->vm);
-    lvm_free(atomic_exchange(&w->offered, NULL));
-    if (w->cq != NULL) grpc_completion_queue_destroy(w->cq);
-    timer_heap_free(&w->timers);
-    codec_buf_free(&w->buf);
-  }
+  for (int i = 0; i < s->n_workers; i++) worker_free(&s->workers[i]);
   free(s->workers);
   s->workers = NULL;
 }
@@ -78,6 +75,24 @@ static grpc_server *create_server(const config *cfg) {
   return grpc_server_create(&channel_args, NULL);
 }
 
+static grpc_server_credentials *credentials(const config *cfg, char *err, size_t errlen) {
+  if (cfg->tls_cert == NULL) return grpc_insecure_server_credentials_create();
+  size_t len;
+  char *cert = fs_read_file(cfg->tls_cert, &len);
+  char *key = cert ? fs_read_file(cfg->tls_key, &len) : NULL;
+  grpc_server_credentials *creds = NULL;
+  if (cert == NULL || key == NULL) {
+    snprintf(err, errlen, "cannot read %s: %s", cert == NULL ? cfg->tls_cert : cfg->tls_key, strerror(errno));
+  } else {
+    grpc_ssl_pem_key_cert_pair pair = {key, cert};
+    creds = grpc_ssl_server_credentials_create_ex(NULL, &pair, 1, GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
+    if (creds == NULL) snprintf(err, errlen, "%s and %s are not a usable PEM key and certificate", cfg->tls_key, cfg->tls_cert);
+  }
+  free(cert);
+  free(key);
+  return creds;
+}
+
 static int bind_port(server *s, const config *cfg, char *err, size_t errlen) {
   char address[300];
   snprintf(address, sizeof address, "%s:%d", cfg->address, cfg->port);
@@ -92,31 +107,27 @@ static int bind_port(server *s, const config *cfg, char *err, size_t errlen) {
   return 0;
 }
 
-int server_start(server *s, const config *cfg, lvm **vms,
-                 char *err, size_t errlen) {
-  memset(s, 0, sizeof *s);
+/* The workers, each owning its state of vms from now on; the states not handed over are freed. */
+static int make_workers(server *s, const config *cfg, lvm **vms, char *err, size_t errlen) {
   s->workers = calloc((size_t)cfg->workers, sizeof *s->workers);
-  if (s->workers == NULL) {
-    for (int i = 0; i < cfg->workers; i++) lvm_free(vms[i]);
-    snprintf(err, errlen, "out of memory");
-    return -1;
-  }
-  s->n_workers = cfg->workers;
-  s->gs = create_server(cfg);
-  register_methods(s, vms[0]->schema);
-  for (int i = 0; i < s->n_workers; i++) {
-    worker *w = &s->workers[i];
-    w->id = i;
-    w->server = s->gs;
-    w->registered = s->registered;
-    w->n_registered = s->n_registered;
-    w->vm = vms[i];
-    w->max_message_bytes = (size_t)cfg->max_message_bytes;
-    w->compress_min_bytes = (size_t)cfg->compress_min_bytes;
-    w->cq = grpc_completion_queue_create_for_next(NULL);
+  int made = 0;
+  for (; s->workers != NULL && made < cfg->workers; made++) {
+    worker *w = &s->workers[made];
+    s->n_workers = made + 1;
+    if (worker_init(w, made, s->gs, s->registered, s->n_registered, vms[made])) break;
     grpc_server_register_completion_queue(s->gs, w->cq, NULL);
   }
-  if (bind_port(s, cfg, err, errlen)) {
+  if (made == cfg->workers) return 0;
+  for (int i = s->n_workers; i < cfg->workers; i++) lvm_free(vms[i]);
+  snprintf(err, errlen, "out of memory for the workers");
+  return -1;
+}
+
+int server_start(server *s, const config *cfg, lvm **vms, char *err, size_t errlen) {
+  memset(s, 0, sizeof *s);
+  s->gs = create_server(cfg);
+  register_methods(s, vms[0]->schema);
+  if (make_workers(s, cfg, vms, err, errlen) || bind_port(s, cfg, err, errlen)) {
     grpc_server_destroy(s->gs);
     free_workers(s);
     free_registered(s);
@@ -132,13 +143,6 @@ int server_start(server *s, const config *cfg, lvm **vms,
   return 0;
 }
 
-/* Shuts a queue down once nothing will use it, and takes what is left in it. */
-static void drain(grpc_completion_queue *cq) {
-  grpc_completion_queue_shutdown(cq);
-  while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN)
-    continue;
-}
-
 void server_stop(server *s, int grace_ms) {
   grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
   grpc_server_shutdown_and_notify(s->gs, cq, s);
@@ -150,46 +154,11 @@ void server_stop(server *s, int grace_ms) {
     grpc_server_cancel_all_calls(s->gs);
     grpc_completion_queue_pluck(cq, s, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
   }
-  for (int i = 0; i < s->n_workers; i++) atomic_store(&s->workers[i].stopping, true);
+  for (int i = 0; i < s->n_workers; i++) worker_stop(&s->workers[i]);
   for (int i = 0; i < s->n_workers; i++) worker_join(&s->workers[i]);
   grpc_server_destroy(s->gs);
-  for (int i = 0; i < s->n_workers; i++) drain(s->workers[i].cq);
   free_workers(s);
   free_registered(s);
   grpc_completion_queue_shutdown(cq);
   grpc_completion_queue_destroy(cq);
-}
-
-/* Reads a whole PEM file into a NUL-terminated string the caller frees; NULL if it cannot. */
-static char *read_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) return NULL;
-  char *data = NULL;
-  long size = -1;
-  if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-  if (size >= 0 && fseek(f, 0, SEEK_SET) == 0) data = malloc((size_t)size + 1);
-  if (data != NULL && fread(data, 1, (size_t)size, f) != (size_t)size) {
-    free(data);
-    data = NULL;
-  }
-  if (data != NULL) data[size] = '\0';
-  fclose(f);
-  return data;
-}
-
-static grpc_server_credentials *credentials(const config *cfg, char *err, size_t errlen) {
-  if (cfg->tls_cert == NULL) return grpc_insecure_server_credentials_create();
-  char *cert = read_file(cfg->tls_cert);
-  char *key = read_file(cfg->tls_key);
-  grpc_server_credentials *creds = NULL;
-  if (cert == NULL || key == NULL) {
-    snprintf(err, errlen, "cannot read %s", cert == NULL ? cfg->tls_cert : cfg->tls_key);
-  } else {
-    grpc_ssl_pem_key_cert_pair pair = {key, cert};
-    creds = grpc_ssl_server_credentials_create_ex(NULL, &pair, 1, GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
-    if (creds == NULL) snprintf(err, errlen, "%s and %s are not a usable PEM key and certificate", cfg->tls_key, cfg->tls_cert);
-  }
-  free(cert);
-  free(key);
-  return creds;
 }

@@ -1,6 +1,7 @@
 /*
 ** server.h
 ** The grpc_server: its port, its worker threads, and the drain on shutdown.
+** Errors: -1 with the reason in a caller's buffer.
 */
 #ifndef server_h
 #define server_h
@@ -9,9 +10,9 @@
 
 #include <grpc/grpc.h>
 
+#include "call.h"
 #include "config.h"
 #include "lvm.h"
-#include "schema.h"
 #include "worker.h"
 
 typedef struct server {
@@ -25,11 +26,9 @@ typedef struct server {
 
 /*
 ** Binds the port and starts one worker per Lua state in vms (cfg->workers of
-** them), which the workers then own. -1 with the reason in err; the states
-** are freed either way on failure.
+** them), which the workers then own; they are freed either way on failure.
 */
-int server_start(server *s, const config *cfg, lvm **vms,
-                 char *err, size_t errlen);
+int server_start(server *s, const config *cfg, lvm **vms, char *err, size_t errlen);
 
 /* Stops accepting, lets calls in flight finish for up to grace_ms, cancels the rest, frees all. */
 void server_stop(server *s, int grace_ms);

@@ -3,6 +3,7 @@
 ** Binary min-heap ordered by expiry; each node knows its slot so it can be
 ** disarmed in O(log n) when a sleeping call is cancelled.
 */
+#include <assert.h>
 #include <stdlib.h>
 
 #include <grpc/support/time.h>
@@ -14,9 +15,10 @@ int64_t timer_now(void) {
   return t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-void timer_init(timer *t) {
+void timer_init(timer *t, void (*fire)(timer *t)) {
   t->when = 0;
   t->slot = TIMER_IDLE;
+  t->fire = fire;
 }
 
 static void place(timer_heap *h, size_t i, timer *t) {
@@ -49,6 +51,7 @@ static void sift_down(timer_heap *h, size_t i) {
 }
 
 int timer_arm(timer_heap *h, timer *t, int64_t when) {
+  assert(t->slot == TIMER_IDLE);
   if (h->n == h->cap) {
     size_t cap = h->cap ? h->cap * 2 : 64;
     timer **nodes = realloc(h->nodes, cap * sizeof *nodes);
@@ -73,11 +76,12 @@ void timer_disarm(timer_heap *h, timer *t) {
   sift_up(h, last->slot);
 }
 
-timer *timer_pop_due(timer_heap *h, int64_t now) {
-  if (h->n == 0 || h->nodes[0]->when > now) return NULL;
-  timer *t = h->nodes[0];
-  timer_disarm(h, t);
-  return t;
+void timer_fire_due(timer_heap *h, int64_t now) {
+  while (h->n > 0 && h->nodes[0]->when <= now) {
+    timer *t = h->nodes[0];
+    timer_disarm(h, t);
+    t->fire(t);
+  }
 }
 
 int64_t timer_next(const timer_heap *h) {

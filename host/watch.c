@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
+#include "log.h"
 #include "watch.h"
 
 #define EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | \
@@ -30,15 +32,30 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 static void add_dir(watch *w, const char *path) {
-  if (w->n_dirs == WATCH_MAX_DIRS) return;
   int wd = inotify_add_watch(w->fd, path, EVENTS);
-  if (wd < 0) return;
+  if (wd < 0) {
+    log_line(LOG_WARN, "a directory is not watched: its edits need SIGHUP", "dir", path, "error",
+             strerror(errno), NULL);
+    return;
+  }
   for (size_t i = 0; i < w->n_dirs; i++)
-    if (w->wds[i] == wd) return;
-  char *copy = strdup(path);
-  if (copy == NULL) return;
-  w->wds[w->n_dirs] = wd;
-  w->dirs[w->n_dirs++] = copy;
+    if (w->dirs[i].wd == wd) return;
+  if (w->n_dirs == w->cap_dirs) {
+    size_t cap = w->cap_dirs ? w->cap_dirs * 2 : 16;
+    watched_dir *dirs = realloc(w->dirs, cap * sizeof *dirs);
+    if (dirs != NULL) {
+      w->dirs = dirs;
+      w->cap_dirs = cap;
+    }
+  }
+  char *copy = w->n_dirs < w->cap_dirs ? strdup(path) : NULL;
+  if (copy == NULL) {
+    log_line(LOG_WARN, "a directory is not watched: out of memory", "dir", path, NULL);
+    inotify_rm_watch(w->fd, wd);
+    return;
+  }
+  w->dirs[w->n_dirs].wd = wd;
+  w->dirs[w->n_dirs++].path = copy;
 }
 
 /* The scripts directory and every directory below it. */
@@ -63,11 +80,7 @@ static void add_protoset(watch *w, const char *path) {
     return;
   }
   char dir[PATH_MAX];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash == NULL) snprintf(dir, sizeof dir, ".");
-  else if (slash == dir) slash[1] = '\0';
-  else *slash = '\0';
+  fs_dir_of(path, dir, sizeof dir);
   add_dir(w, dir);
 }
 
@@ -86,14 +99,16 @@ int watch_open(watch *w, const config *cfg, char *err, size_t errlen) {
 
 void watch_close(watch *w) {
   if (w->fd >= 0) close(w->fd);
-  for (size_t i = 0; i < w->n_dirs; i++) free(w->dirs[i]);
+  for (size_t i = 0; i < w->n_dirs; i++) free(w->dirs[i].path);
+  free(w->dirs);
+  w->dirs = NULL;
   w->fd = -1;
-  w->n_dirs = 0;
+  w->n_dirs = w->cap_dirs = 0;
 }
 
 static const char *dir_of(const watch *w, int wd) {
   for (size_t i = 0; i < w->n_dirs; i++)
-    if (w->wds[i] == wd) return w->dirs[i];
+    if (w->dirs[i].wd == wd) return w->dirs[i].path;
   return NULL;
 }
 
@@ -107,11 +122,6 @@ static int is_protoset(const watch *w, const char *dir, const char *path) {
   return 0;
 }
 
-static void append(char *list, size_t size, const char *item) {
-  size_t len = strlen(list);
-  if (strstr(list, item) == NULL) snprintf(list + len, size - len, "%s%s", len ? "," : "", item);
-}
-
 /* Whether the event matters; a new directory below the scripts is watched too. */
 static int on_event(watch *w, const struct inotify_event *ev, char *changed, size_t size) {
   const char *dir = dir_of(w, ev->wd);
@@ -120,11 +130,11 @@ static int on_event(watch *w, const struct inotify_event *ev, char *changed, siz
   if (snprintf(path, sizeof path, "%s/%s", dir, ev->name) >= (int)sizeof path) return 0;
   if ((ev->mask & IN_ISDIR) && strncmp(dir, w->cfg->scripts_dir, strlen(w->cfg->scripts_dir)) == 0) {
     if (ev->mask & (IN_CREATE | IN_MOVED_TO)) add_tree(w, path);
-    append(changed, size, path);
+    log_append(changed, size, path);
     return 1;
   }
   if (!ends_with(ev->name, ".lua") && !is_protoset(w, dir, path)) return 0;
-  append(changed, size, path);
+  log_append(changed, size, path);
   return 1;
 }
 

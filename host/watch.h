@@ -10,17 +10,22 @@
 
 #include "config.h"
 
-#define WATCH_MAX_DIRS 256
+typedef struct watched_dir {
+  int wd;                           /* inotify's watch descriptor */
+  char *path;                       /* owned */
+} watched_dir;
 
 typedef struct watch {
   int fd;                           /* inotify descriptor, -1 when not watching */
   const config *cfg;
-  int wds[WATCH_MAX_DIRS];          /* watch descriptor of each directory */
-  char *dirs[WATCH_MAX_DIRS];       /* and its path, owned */
-  size_t n_dirs;
+  watched_dir *dirs;                /* owned */
+  size_t n_dirs, cap_dirs;
 } watch;
 
-/* Starts watching cfg's scripts and protosets. -1 with errno-based reason in err. */
+/*
+** Starts watching cfg's scripts and protosets. -1 with errno-based reason in
+** err. A directory that cannot be watched is logged and left out.
+*/
 int watch_open(watch *w, const config *cfg, char *err, size_t errlen);
 void watch_close(watch *w);
 

@@ -1,82 +1,82 @@
 /*
 ** worker.c
-** The event loop of one thread: completion queue events and timers.
+** The event loop of one thread: completion queue events, timers, and what
+** other threads post to its inbox.
 */
 #include <stddef.h>
+#include <string.h>
 
 #include <grpc/support/time.h>
 
-#include "call.h"
-#include "lvm.h"
+#include "handler.h"
+#include "log.h"
+#include "tag.h"
 #include "worker.h"
 
-/* Calls requested ahead on each queue, so a burst of new calls is not served one by one. */
-#define REQUEST_SLOTS 32
-#define REGISTERED_SLOTS 16         /* for each registered method */
-
-/* An idle worker still wakes this often, to adopt a reloaded state and free the old one. */
-#define MAX_WAIT_NS 1000000000
-
-#define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
-
-/* While stopping, how often a worker looks whether its last call is gone. */
-#define STOPPING_WAIT_NS 10000000
-
-/* The earliest timer, or the idle wake-up; without timers, the clock is read only once a second. */
+/* Waits on the queue until the earliest timer; without timers, until an event or a post. */
 static gpr_timespec next_deadline(worker *w) {
-  if (atomic_load_explicit(&w->stopping, memory_order_relaxed))
-    return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(STOPPING_WAIT_NS, GPR_TIMESPAN));
-  if (w->timers.n == 0) {
-    if (w->idle_until == 0) w->idle_until = timer_now() + MAX_WAIT_NS;
-    return gpr_time_from_nanos(w->idle_until, GPR_CLOCK_MONOTONIC);
-  }
-  int64_t next = timer_next(&w->timers), now = timer_now();
+  int64_t next = timer_next(&w->calls.timers);
+  if (next == INT64_MAX) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
   /* gRPC rounds a deadline up to the millisecond: one due now must not wait for it. */
-  if (next <= now) return gpr_inf_past(GPR_CLOCK_MONOTONIC);
-  int64_t cap = now + MAX_WAIT_NS;
-  return gpr_time_from_nanos(next < cap ? next : cap, GPR_CLOCK_MONOTONIC);
-}
-
-static void fire_timers(worker *w) {
-  if (w->timers.n == 0) return;
-  int64_t now = timer_now();
-  timer *t;
-  while ((t = timer_pop_due(&w->timers, now)) != NULL)
-    call_on_timer(CONTAINER_OF(t, call, sleep));
+  if (next <= timer_now()) return gpr_inf_past(GPR_CLOCK_MONOTONIC);
+  return gpr_time_from_nanos(next, GPR_CLOCK_MONOTONIC);
 }
 
 /* New calls run in the state a reload offered; the old one goes when its last call ends. */
-static void adopt_offered(worker *w) {
-  if (atomic_load_explicit(&w->offered, memory_order_relaxed) == NULL) return;
+static void adopt_offered(inbox_msg *m) {
+  worker *w = CONTAINER_OF(m, worker, adopt);
   lvm *next = atomic_exchange(&w->offered, NULL);
   if (next == NULL) return;
-  lvm_retire(w->vm);
-  w->vm = next;
+  lvm_adopt(next);
+  lvm_retire(w->calls.vm);
+  w->calls.vm = next;
 }
 
 void worker_offer(worker *w, lvm *vm) {
   lvm_free(atomic_exchange(&w->offered, vm));
+  inbox_post(&w->inbox, &w->adopt);
+}
+
+void worker_stop(worker *w) {
+  atomic_store(&w->stopping, true);
+  inbox_post(&w->inbox, &w->adopt);   /* a wake-up: the loop sees it may end */
+}
+
+/* The queue is shut down only after this is false: no call may start a batch on a queue that is. */
+static bool busy(worker *w) {
+  return !atomic_load(&w->stopping) || w->calls.live > 0 || w->calls.posted > 0 ||
+         inbox_waking(&w->inbox);
 }
 
 static void *run(void *arg) {
   worker *w = arg;
-  for (int i = 0; i < REQUEST_SLOTS; i++)
-    if (call_request(w, NULL)) break;
-  for (size_t m = 0; m < w->n_registered; m++)
-    for (int i = 0; i < REGISTERED_SLOTS; i++)
-      if (call_request(w, &w->registered[m])) break;
-  /* The queue is shut down only after this: no call may start a batch on a queue that is. */
-  while (!atomic_load(&w->stopping) || w->live > 0 || w->posted > 0) {
+  lvm_adopt(w->calls.vm);
+  call_queue_fill(&w->calls);
+  while (busy(w)) {
     grpc_event ev = grpc_completion_queue_next(w->cq, next_deadline(w), NULL);
-    if (ev.type == GRPC_QUEUE_TIMEOUT) {
-      w->idle_until = 0;
-      w->empty_polls++;
-    }
-    adopt_offered(w);
-    if (ev.type == GRPC_OP_COMPLETE) call_on_tag(ev.tag, ev.success != 0);
-    fire_timers(w);
+    if (ev.type == GRPC_QUEUE_TIMEOUT) w->calls.empty_polls++;
+    if (ev.type == GRPC_OP_COMPLETE) ((tag *)ev.tag)->done(ev.tag, ev.success != 0);
+    timer_fire_due(&w->calls.timers, timer_now());
+    call_queue_fill(&w->calls);
   }
   return NULL;
+}
+
+int worker_init(worker *w, int id, grpc_server *s, const registered_method *registered,
+                size_t n_registered, lvm *vm) {
+  memset(w, 0, sizeof *w);
+  w->id = id;
+  w->calls.vm = vm;
+  atomic_init(&w->offered, NULL);
+  atomic_init(&w->stopping, false);
+  w->adopt.run = adopt_offered;
+  w->cq = grpc_completion_queue_create_for_next(NULL);
+  w->calls.server = s;
+  w->calls.cq = w->cq;
+  w->calls.hooks = &handler_hooks;
+  w->calls.registered = registered;
+  if (w->cq == NULL || call_queue_init(&w->calls, n_registered)) return -1;
+  return inbox_init(&w->inbox, w->cq);
 }
 
 int worker_spawn(worker *w) {
@@ -87,4 +87,18 @@ int worker_spawn(worker *w) {
 void worker_join(worker *w) {
   if (w->running) pthread_join(w->thread, NULL);
   w->running = false;
+}
+
+void worker_free(worker *w) {
+  if (w->cq != NULL) {
+    grpc_completion_queue_shutdown(w->cq);
+    while (grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN)
+      continue;
+    grpc_completion_queue_destroy(w->cq);
+  }
+  inbox_free(&w->inbox);
+  call_queue_free(&w->calls);
+  lvm_free(w->calls.vm);
+  lvm_free(atomic_exchange(&w->offered, NULL));
 }
