@@ -13,6 +13,7 @@
 
 #include "call.h"
 #include "log.h"
+#include "metadata.h"
 #include "status.h"
 #include "tag.h"
 
@@ -50,13 +51,6 @@ typedef struct call_tag {
   call_tag_kind kind;
 } call_tag;
 
-/* Metadata the handler sets: keys and values are slices owned by the list. */
-typedef struct call_metadata {
-  grpc_metadata *items;
-  size_t n;
-  size_t cap;
-} call_metadata;
-
 struct call {
   call_queue *q;
   lvm *vm;                          /* the Lua state running the handler, retained */
@@ -68,6 +62,7 @@ struct call {
   call_tag tags[TAG_COUNT];
   int pending;                      /* batches given to gRPC, not yet back */
   void *handler;                    /* while the handler lives */
+  call_child children;              /* the head of the ring of what the handler started */
   call_wait *waiting;               /* what the handler is suspended on, or NULL */
   call_wait own;                    /* the call's own waits: recv, send, its turn, sleep */
 
@@ -85,8 +80,8 @@ struct call {
   unsigned sends;                   /* messages sent, to give up the worker's turn every so often */
   unsigned turn;                    /* waiting for its turn: the queue's empty_polls when it may go on */
   bool headers_sent;
-  call_metadata headers;
-  call_metadata trailers;
+  metadata_list headers;
+  metadata_list trailers;
 
   bool finishing;                   /* the status is decided */
   bool finish_sent;
@@ -130,16 +125,9 @@ static call *call_new(call_queue *q) {
   grpc_metadata_array_init(&c->request_md);
   c->status_details = grpc_empty_slice();
   c->recv_bytes = grpc_empty_slice();
+  c->children.prev = c->children.next = &c->children;
   call_wait_init(&c->own, &recv_wait);
   return c;
-}
-
-static void metadata_free(call_metadata *list) {
-  for (size_t i = 0; i < list->n; i++) {
-    grpc_slice_unref(list->items[i].key);
-    grpc_slice_unref(list->items[i].value);
-  }
-  free(list->items);
 }
 
 /* One line per call, when it is freed: what a log service needs to account for it. */
@@ -444,48 +432,6 @@ void call_finish(call *c, grpc_status_code status, const char *details, grpc_byt
   if (c->sending == NULL) start_finish(c);
 }
 
-/* Takes k and v: appended, or unreferenced when the list cannot grow. */
-static int metadata_append(call_metadata *list, grpc_slice k, grpc_slice v) {
-  if (list->n == list->cap) {
-    size_t cap = list->cap ? list->cap * 2 : 4;
-    grpc_metadata *items = realloc(list->items, cap * sizeof *items);
-    if (items == NULL) {
-      grpc_slice_unref(k);
-      grpc_slice_unref(v);
-      return -1;
-    }
-    list->items = items;
-    list->cap = cap;
-  }
-  grpc_metadata *md = &list->items[list->n++];
-  memset(md, 0, sizeof *md);
-  md->key = k;
-  md->value = v;
-  return 0;
-}
-
-static int metadata_add(call_metadata *list, const char *key, size_t klen,
-                        const char *value, size_t vlen, char *err, size_t errlen) {
-  grpc_slice k = grpc_slice_from_copied_buffer(key, klen);
-  grpc_slice v = grpc_slice_from_copied_buffer(value, vlen);
-  const char *problem = NULL;
-  if (!grpc_header_key_is_legal(k))
-    problem = "is not a legal key (lower-case letters, digits, '-', '_', '.')";
-  else if (klen >= 5 && memcmp(key, "grpc-", 5) == 0)
-    problem = "is reserved for gRPC";
-  else if (!grpc_is_binary_header(k) && !grpc_header_nonbin_value_is_legal(v))
-    problem = "has a value with characters not allowed in text metadata (use a -bin key)";
-  if (problem != NULL) {
-    grpc_slice_unref(k);
-    grpc_slice_unref(v);
-  } else if (metadata_append(list, k, v)) {
-    problem = "could not be stored: out of memory";
-  }
-  if (problem == NULL) return 0;
-  snprintf(err, errlen, "metadata key '%.*s' %s", (int)(klen > 64 ? 64 : klen), key, problem);
-  return -1;
-}
-
 int call_add_header(call *c, const char *key, size_t klen, const char *value, size_t vlen,
                     char *err, size_t errlen) {
   return metadata_add(&c->headers, key, klen, value, vlen, err, errlen);
@@ -513,8 +459,34 @@ int call_set_status_details(call *c, const char *status, size_t len) {
 ** =======================================================
 */
 
+/* The handler has ended: what it started and did not finish is cancelled. */
+static void orphan_children(call *c) {
+  while (c->children.next != &c->children) {
+    call_child *k = c->children.next;
+    call_disown(k);
+    k->orphan(k);
+  }
+}
+
 void call_set_handler(call *c, void *handler) {
   c->handler = handler;
+  if (handler == NULL) orphan_children(c);
+}
+
+void call_adopt(call *c, call_child *k) {
+  k->parent = c;
+  k->prev = c->children.prev;
+  k->next = &c->children;
+  k->prev->next = k;
+  c->children.prev = k;
+}
+
+void call_disown(call_child *k) {
+  if (k->parent == NULL) return;
+  k->prev->next = k->next;
+  k->next->prev = k->prev;
+  k->prev = k->next = NULL;
+  k->parent = NULL;
 }
 
 void *call_handler(const call *c) {
@@ -535,6 +507,14 @@ grpc_status_code call_cancel_status(const call *c) {
 
 lvm *call_vm(const call *c) {
   return c->vm;
+}
+
+call_queue *call_queue_of(const call *c) {
+  return c->q;
+}
+
+grpc_call *call_grpc(const call *c) {
+  return c->gc;
 }
 
 const schema_method *call_method(const call *c) {

@@ -59,6 +59,9 @@ typedef struct call_queue {
   size_t posted;                    /* request slots outstanding */
   size_t live;                      /* calls handed over and not yet freed */
   unsigned empty_polls;             /* waits on the queue that found it empty */
+  size_t outbound;                  /* outbound calls and requests in flight, of every handler */
+  size_t max_outbound;              /* --max-outbound */
+  struct client_pool *clients;      /* outbound gRPC channels: the worker's, kept across reloads */
 } call_queue;
 
 /* Sets up q for n_registered methods; -1 when out of memory. */
@@ -110,6 +113,31 @@ int call_wait_until(call_wait *w, int64_t when);
 ** over already (its call was cancelled first). May free the call.
 */
 void call_wait_end(call_wait *w);
+
+/* }====================================================== */
+
+/*
+** {======================================================
+** Children: what a handler started that must not outlive it
+** =======================================================
+*/
+
+/*
+** An outbound call or request a handler started. When the handler ends, each
+** child still adopted is orphaned: its orphan runs (cancel what is in flight),
+** and the child is on its own from then on.
+*/
+typedef struct call_child call_child;
+
+struct call_child {
+  call_child *prev, *next;
+  call *parent;                     /* NULL once orphaned or disowned */
+  void (*orphan)(call_child *k);
+};
+
+void call_adopt(call *c, call_child *k);
+/* k no longer needs its parent (it is over, or its owner let it go). */
+void call_disown(call_child *k);
 
 /* }====================================================== */
 
@@ -174,6 +202,9 @@ bool call_cancelled(const call *c);
 grpc_status_code call_cancel_status(const call *c);
 
 lvm *call_vm(const call *c);
+call_queue *call_queue_of(const call *c);
+/* The call in the C core: the parent of outbound calls, which inherit its deadline and cancellation. */
+grpc_call *call_grpc(const call *c);
 const schema_method *call_method(const call *c);
 const grpc_metadata_array *call_request_metadata(const call *c);
 /* The value of a request metadata key, or NULL. */

@@ -35,6 +35,8 @@ static const char usage[] =
   "                      0 never (default 1024)\n"
   "  --max-memory-mb N   memory cap of each worker's Lua state; 0 for none (default 256)\n"
   "  --max-cpu-ms N      longest a handler may run without yielding; 0 for no limit (default 10000)\n"
+  "  --max-outbound N    outbound gRPC calls and HTTP requests in flight per worker; past it the next\n"
+  "                      one fails at once with RESOURCE_EXHAUSTED (default 1000)\n"
   "  --unsafe-lua        give scripts the whole standard library (os.execute, io.popen, debug, C modules)\n"
   "  --no-watch          do not watch scripts for changes\n"
   "  --check             load protosets and scripts, print what would be served, exit\n"
@@ -44,7 +46,7 @@ static const char usage[] =
   "  --help              print this and exit\n";
 
 enum { OPT_PORT = 256, OPT_ADDRESS, OPT_SCRIPTS, OPT_PROTOSET, OPT_WORKERS, OPT_MAX_STREAMS,
-       OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_MAX_MESSAGE, OPT_COMPRESS, OPT_MAX_MEMORY, OPT_MAX_CPU,
+       OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_MAX_MESSAGE, OPT_COMPRESS, OPT_MAX_MEMORY, OPT_MAX_CPU, OPT_MAX_OUTBOUND,
        OPT_UNSAFE_LUA, OPT_NO_WATCH, OPT_CHECK, OPT_QUIET, OPT_LOG_FORMAT,
        OPT_VERSION, OPT_HELP };
 
@@ -62,6 +64,7 @@ static const struct option options[] = {
   {"compress-min-bytes", required_argument, NULL, OPT_COMPRESS},
   {"max-memory-mb", required_argument, NULL, OPT_MAX_MEMORY},
   {"max-cpu-ms", required_argument, NULL, OPT_MAX_CPU},
+  {"max-outbound", required_argument, NULL, OPT_MAX_OUTBOUND},
   {"unsafe-lua", no_argument, NULL, OPT_UNSAFE_LUA},
   {"no-watch", no_argument, NULL, OPT_NO_WATCH},
   {"check", no_argument, NULL, OPT_CHECK},
@@ -145,6 +148,7 @@ static void set_defaults(config *c, const char *argv0) {
   c->compress_min_bytes = 1024;
   c->max_memory_mb = 256;
   c->max_cpu_ms = 10000;
+  c->max_outbound = 1000;
   c->watch = true;
 }
 
@@ -200,6 +204,10 @@ config_result config_parse(config *c, int argc, char **argv, char *err, size_t e
       break;
     case OPT_MAX_CPU:
       if (parse_int(optarg, 0, INT_MAX, &c->max_cpu_ms)) return bad_number("max-cpu-ms", optarg, err, errlen);
+      break;
+    case OPT_MAX_OUTBOUND:
+      if (parse_int(optarg, 1, INT_MAX, &c->max_outbound))
+        return bad_number("max-outbound", optarg, err, errlen);
       break;
     case OPT_UNSAFE_LUA: c->unsafe_lua = true; break;
     case OPT_NO_WATCH: c->watch = false; break;

@@ -25,6 +25,7 @@ typedef struct config {
   int compress_min_bytes;  /* replies this large are compressed if the client accepts it; 0: never */
   int max_memory_mb;   /* per Lua state; 0: no cap */
   int max_cpu_ms;      /* Lua run without yielding; 0: no guard */
+  int max_outbound;    /* outbound calls and requests in flight per worker */
   bool unsafe_lua;     /* the full standard library, no sandbox */
   bool watch;
   bool check;

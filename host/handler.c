@@ -100,6 +100,16 @@ static void push_status_details(lua_State *L, lua_State *co, call *c, grpc_statu
   lua_remove(L, -2);
 }
 
+/* [-0, +0] A status raised by an outbound call (it names a target) that the handler let through. */
+static void log_outbound(lua_State *co, const char *path, grpc_status_code code, const char *msg) {
+  int top = lua_gettop(co);
+  if (lua_getfield(co, -1, "target") == LUA_TSTRING && lua_getfield(co, -2, "method") == LUA_TSTRING)
+    log_line(LOG_WARN, "an outbound call failed and the handler passed its status on", "method", path,
+             "status", status_name(code), "error", msg, "target", lua_tostring(co, -2), "outbound_method",
+             lua_tostring(co, -1), NULL);
+  lua_settop(co, top);
+}
+
 /*
 ** [-1, +3] In protected mode: [co] reads the error that killed co into a
 ** status code (integer), a message, and the encoded google.rpc.Status of its
@@ -114,6 +124,8 @@ static int describe_error(lua_State *L) {
   if (lstatus_of(co, -1, &code, &msg)) {
     if (code == GRPC_STATUS_INTERNAL)
       log_line(LOG_ERROR, "handler failed", "method", path, "status", status_name(code), "error", msg, NULL);
+    else
+      log_outbound(co, path, code, msg);
     lua_pushinteger(L, code);
     lua_pushstring(L, msg);
     push_status_details(L, co, c, code, msg);

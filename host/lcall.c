@@ -10,6 +10,7 @@
 
 #include "codec.h"
 #include "lcall.h"
+#include "lmetadata.h"
 #include "lstatus.h"
 
 #define CALL_MT "grpc.call"
@@ -190,38 +191,11 @@ static void push_slice(lua_State *L, grpc_slice s) {
   lua_pushlstring(L, (const char *)GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
 }
 
-/*
-** [-0, +1] The request metadata as a table. Repeated text keys are joined with
-** ", " as HTTP does; of a repeated -bin key, whose bytes cannot be joined, the first counts.
-*/
-static void push_metadata(lua_State *L, const call *c) {
-  const grpc_metadata_array *md = call_request_metadata(c);
-  lua_createtable(L, 0, (int)md->count);
-  for (size_t i = 0; i < md->count; i++) {
-    push_slice(L, md->metadata[i].key);           /* t key */
-    lua_pushvalue(L, -1);
-    int parts = 1;
-    if (lua_rawget(L, -3) == LUA_TSTRING) {       /* t key earlier */
-      if (grpc_is_binary_header(md->metadata[i].key)) {
-        lua_pop(L, 2);
-        continue;
-      }
-      lua_pushliteral(L, ", ");
-      parts = 3;
-    } else {
-      lua_pop(L, 1);
-    }
-    push_slice(L, md->metadata[i].value);
-    lua_concat(L, parts);                         /* t key value */
-    lua_rawset(L, -3);
-  }
-}
-
 /* call.metadata, built on first use and kept in the object's user value */
 static void push_cached_metadata(lua_State *L, const call *c) {
   if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) return;
   lua_pop(L, 1);
-  push_metadata(L, c);
+  lmetadata_push(L, call_request_metadata(c));
   lua_pushvalue(L, -1);
   lua_setiuservalue(L, 1, 1);
 }

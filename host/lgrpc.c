@@ -9,6 +9,7 @@
 
 #include "health.h"
 #include "lcall.h"
+#include "lclient.h"
 #include "lcodec.h"
 #include "lgrpc.h"
 #include "lstatus.h"
@@ -89,5 +90,6 @@ int luaopen_grpc(lua_State *L) {
   }
   lua_setfield(L, -2, "status");
   lcodec_open(L);
+  lclient_open(L);
   return 1;
 }

@@ -11,11 +11,17 @@
 
 #define STATUS_MT "grpc.status"
 
+/* "NOT_FOUND: no such item", and where it came from when an outbound call raised it */
 static int status_tostring(lua_State *L) {
   lua_getfield(L, 1, "code");
   grpc_status_code code = (grpc_status_code)lua_tointeger(L, -1);
   lua_getfield(L, 1, "message");
-  lua_pushfstring(L, "%s: %s", status_name(code), luaL_optstring(L, -1, ""));
+  const char *text = lua_pushfstring(L, "%s: %s", status_name(code), luaL_optstring(L, -1, ""));
+  int top = lua_gettop(L);
+  if (lua_getfield(L, 1, "target") == LUA_TSTRING && lua_getfield(L, 1, "method") == LUA_TSTRING)
+    lua_pushfstring(L, "%s (from %s %s)", text, lua_tostring(L, -2), lua_tostring(L, -1));
+  else
+    lua_settop(L, top);
   return 1;
 }
 
@@ -26,7 +32,7 @@ void lstatus_open(lua_State *L) {
   lua_pop(L, 1);
 }
 
-int lstatus_raise_at(lua_State *L, grpc_status_code code, int msg, int details) {
+void lstatus_push(lua_State *L, grpc_status_code code, int msg, int details) {
   msg = lua_absindex(L, msg);
   if (details != 0) details = lua_absindex(L, details);
   lua_createtable(L, 0, 3);
@@ -39,6 +45,10 @@ int lstatus_raise_at(lua_State *L, grpc_status_code code, int msg, int details) 
     lua_setfield(L, -2, "details");
   }
   luaL_setmetatable(L, STATUS_MT);
+}
+
+int lstatus_raise_at(lua_State *L, grpc_status_code code, int msg, int details) {
+  lstatus_push(L, code, msg, details);
   return lua_error(L);
 }
 

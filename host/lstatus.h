@@ -19,7 +19,10 @@ void lstatus_open(lua_State *L);
 /* [-0, +0, error] Raises a status object with code and a formatted message. */
 int lstatus_raise(lua_State *L, grpc_status_code code, const char *fmt, ...);
 
-/* [-0, +0, error] Raises a status object with code, the string at index msg and the details at index details (0: none). */
+/* [-0, +1] A status object with code, the string at index msg and the details at index details (0: none). */
+void lstatus_push(lua_State *L, grpc_status_code code, int msg, int details);
+
+/* [-0, +0, error] Raises the status object lstatus_push makes. */
 int lstatus_raise_at(lua_State *L, grpc_status_code code, int msg, int details);
 
 /*

@@ -8,6 +8,7 @@
 
 #include <grpc/support/time.h>
 
+#include "client.h"
 #include "handler.h"
 #include "log.h"
 #include "tag.h"
@@ -45,7 +46,7 @@ void worker_stop(worker *w) {
 /* The queue is shut down only after this is false: no call may start a batch on a queue that is. */
 static bool busy(worker *w) {
   return !atomic_load(&w->stopping) || w->calls.live > 0 || w->calls.posted > 0 ||
-         inbox_waking(&w->inbox);
+         w->calls.outbound > 0 || inbox_waking(&w->inbox);
 }
 
 static void *run(void *arg) {
@@ -75,7 +76,10 @@ int worker_init(worker *w, int id, grpc_server *s, const registered_method *regi
   w->calls.cq = w->cq;
   w->calls.hooks = &handler_hooks;
   w->calls.registered = registered;
+  w->calls.max_outbound = (size_t)vm->cfg->max_outbound;
   if (w->cq == NULL || call_queue_init(&w->calls, n_registered)) return -1;
+  w->calls.clients = client_pool_new(w->cq, vm->cfg->max_message_bytes);
+  if (w->calls.clients == NULL) return -1;
   return inbox_init(&w->inbox, w->cq);
 }
 
@@ -98,6 +102,7 @@ void worker_free(worker *w) {
     grpc_completion_queue_destroy(w->cq);
   }
   inbox_free(&w->inbox);
+  client_pool_free(w->calls.clients);
   call_queue_free(&w->calls);
   lvm_free(w->calls.vm);
   lvm_free(atomic_exchange(&w->offered, NULL));

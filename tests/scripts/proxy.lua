@@ -1,0 +1,129 @@
+-- outboundtest.Proxy (tests/proto/outbound.proto): every method calls a backend with the
+-- outbound gRPC client; tests/test_outbound.py drives it.
+
+local M = { service = "outboundtest.Proxy" }
+
+-- One client per target and CA, made on first use and kept: channels are the worker's.
+local clients = {}
+
+local function backend(call)
+  local target = assert(call.metadata["x-backend"], "x-backend metadata missing")
+  local ca = call.metadata["x-tls-ca"]
+  local key = target .. "|" .. (ca or "")
+  local c = clients[key]
+  if not c then
+    local opts = { metadata = { ["x-forwarded-by"] = "proxy" } }
+    if ca then
+      opts.tls = { ca = ca }
+      opts.authority = call.metadata["x-authority"]
+    end
+    c = grpc.client(target, opts)
+    clients[key] = c
+  end
+  return c
+end
+
+local function opts(call)
+  local t = tonumber(call.metadata["x-timeout"])
+  return { timeout = t }
+end
+
+function M.Echo(req, call)
+  return (backend(call):call("hosttest.Test/Echo", req, opts(call)))
+end
+
+function M.Fail(req, call)
+  return (backend(call):call("/hosttest.Test/Fail", req, opts(call)))
+end
+
+function M.Sleep(req, call)
+  return (backend(call):call("hosttest.Test/Sleep", req, opts(call)))
+end
+
+function M.Metadata(req, call)
+  local o = opts(call)
+  o.metadata = { ["x-from-proxy"] = "yes" }
+  local reply, info = backend(call):call("hosttest.Test/Metadata", req, o)
+  for k, v in pairs(info.headers or {}) do
+    if k:sub(1, 2) == "x-" then call:set_trailer("backend-h-" .. k:sub(3), v) end
+  end
+  for k, v in pairs(info.trailers or {}) do
+    if k:sub(1, 2) == "x-" then call:set_trailer("backend-t-" .. k:sub(3), v) end
+  end
+  return reply
+end
+
+function M.Range(req, call)
+  local s = backend(call):stream("hosttest.Test/Range", opts(call))
+  s:send(req)
+  s:close_send()
+  for item in s:messages() do call:send(item) end
+end
+
+function M.Sum(call)
+  local s = backend(call):stream("hosttest.Test/Sum", opts(call))
+  for item in call:messages() do s:send(item) end
+  s:close_send()
+  local reply = s:recv()
+  assert(s:recv() == nil, "a second reply")
+  return reply
+end
+
+function M.BidiEcho(call)
+  local s = backend(call):stream("hosttest.Test/BidiEcho", opts(call))
+  for item in call:messages() do
+    s:send(item)
+    call:send(s:recv())
+  end
+  s:close_send()
+  assert(s:recv() == nil, "a reply after the last")
+end
+
+function M.Greet(req, call)
+  local reply = backend(call):call("helloworld.Greeter/SayHello", { name = req.text }, opts(call))
+  return { text = reply.message }
+end
+
+-- The cases Probe runs: each raises, or returns normally.
+local probes = {
+  unknown_method = function(c) c:call("hosttest.Test/NoSuchMethod", {}) end,
+  wrong_kind = function(c) c:call("hosttest.Test/Range", {}) end,
+  wrong_kind_stream = function(c) c:stream("hosttest.Test/Echo") end,
+  bad_request = function(c) c:call("hosttest.Test/Echo", { count = "x" }) end,
+  not_a_table = function(c) c:call("hosttest.Test/Echo", 42) end,
+  bad_metadata = function(c) c:call("hosttest.Test/Echo", {}, { metadata = { ["Bad Key"] = "v" } }) end,
+  bad_timeout = function(c) c:call("hosttest.Test/Echo", {}, { timeout = -1 }) end,
+  call = function(c) c:call("hosttest.Test/Echo", { text = "probe" }, { timeout = 5 }) end,
+  send_after_close = function(c)
+    local s = c:stream("hosttest.Test/Sum")
+    s:close_send()
+    s:send({ seq = 1 })
+  end,
+  stream_cancel = function(c)
+    local s = c:stream("hosttest.Test/BidiEcho")
+    s:cancel()
+    s:recv()
+  end,
+}
+
+local function probe_client(req, call)
+  if req.mode:sub(1, 4) == "tls_" then
+    return grpc.client(req.target, { tls = { ca = call.metadata["x-tls-ca"] or "/no/such/ca.pem" } })
+  end
+  return grpc.client(req.target)
+end
+
+probes.tls_call = probes.call
+
+function M.Probe(req, call)
+  local run = assert(probes[req.mode], "no such probe: " .. req.mode)
+  local ok, err = pcall(run, probe_client(req, call))
+  if ok then return { ok = true } end
+  if type(err) == "table" then
+    return { code = err.code, message = err.message, text = tostring(err), target = err.target,
+             method = err.method }
+  end
+  return { message = tostring(err), text = tostring(err) }
+end
+
+return M
