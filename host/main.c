@@ -16,6 +16,7 @@
 #include <lauxlib.h>
 
 #include "config.h"
+#include "corelog.h"
 #include "embedded.h"
 #include "health.h"
 #include "lgrpc.h"
@@ -237,6 +238,7 @@ int main(int argc, char **argv) {
 
   served what;
   list_served(vms[0], &what);       /* now: once started, the states are the workers' */
+  corelog_install();
   grpc_init();
   server srv;
   int status = 0;
