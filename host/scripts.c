@@ -252,7 +252,7 @@ static int init_state(lua_State *L) {
   const loading *ld = lua_touserdata(L, 1);
   const config *cfg = ld->vm->cfg;
   luaL_openlibs(L);
-  if (!cfg->unsafe_lua) lsandbox_open(L, cfg->scripts_dir);
+  if (!cfg->unsafe_lua) lsandbox_open(L, cfg->scripts_dir, cfg->files);
   lvm_open_libs(L, ld->libs);
   set_package_paths(L, cfg->scripts_dir);
   load_scripts(L, ld->vm, cfg->scripts_dir, ld->warn);
