@@ -15,6 +15,7 @@
 #include <grpc/grpc.h>
 #include <lauxlib.h>
 
+#include "codegen.h"
 #include "config.h"
 #include "corelog.h"
 #include "embedded.h"
@@ -199,6 +200,7 @@ int main(int argc, char **argv) {
   case CONFIG_ERROR: fprintf(stderr, "host: %s\n", err); return 2;
   case CONFIG_OK: break;
   }
+  if (cfg.scaffold != NULL || cfg.types) return codegen_main(&cfg);
   log_set_quiet(cfg.quiet);
   log_set_json(cfg.log_json);
   if (cfg.check) cfg.workers = 1;
