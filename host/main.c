@@ -15,6 +15,7 @@
 #include <grpc/grpc.h>
 #include <lauxlib.h>
 
+#include "cli_call.h"
 #include "codegen.h"
 #include "config.h"
 #include "corelog.h"
@@ -201,6 +202,7 @@ int main(int argc, char **argv) {
   case CONFIG_OK: break;
   }
   if (cfg.scaffold != NULL || cfg.types) return codegen_main(&cfg);
+  if (cfg.call != NULL) return cli_call_main(&cfg);
   log_set_quiet(cfg.quiet);
   log_set_json(cfg.log_json);
   if (cfg.check) cfg.workers = 1;
