@@ -15,7 +15,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import unittest
@@ -25,7 +24,8 @@ import grpc
 import yaml
 
 from harness import SANITIZED, SOURCE_DIR, pb, rpc
-from test_package import BUSYBOX, PATH, ZIP, PackagedHost, has_interpreter, namespace_prefix
+from test_package import (BUSYBOX, ZIP, PackagedHost, bootstrap_sh, has_interpreter,
+                          namespace_prefix, remove_roots)
 
 IMAGE = os.path.join(SOURCE_DIR, "dist", "image.tar")
 DEPLOY = os.path.join(SOURCE_DIR, "deploy")
@@ -35,21 +35,6 @@ def sha256(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-class ImageHost(PackagedHost):
-    """The entrypoint of the image, chrooted into its root file system, as its configured user
-    when we are root (a user namespace maps only root)."""
-
-    def __init__(self, root, prefix, entrypoint, user, env=None):
-        super().__init__(root, prefix, env)
-        self.entrypoint, self.user = entrypoint, user
-
-    def command(self):
-        env = ["PATH=" + PATH] + ["%s=%s" % kv for kv in self.pkg_env.items()]
-        userspec = "--userspec=%s " % self.user if os.geteuid() == 0 else ""
-        script = 'mount --rbind /proc "$0/proc" && exec chroot %s"$0" "$@"' % userspec
-        return ["env", "-i"] + env + self.prefix + ["/bin/sh", "-c", script, self.root] + self.entrypoint
-
-
 class ImageTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -57,12 +42,7 @@ class ImageTest(unittest.TestCase):
             raise unittest.SkipTest("sanitizer build: the image is tested once, in the plain build")
         if not shutil.which("umoci"):
             raise unittest.SkipTest("umoci is missing: ./bootstrap.sh installs it")
-        r = subprocess.run([os.path.join(SOURCE_DIR, "bootstrap.sh"), "image"], cwd=SOURCE_DIR,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           errors="replace", timeout=280)
-        if r.returncode != 0:
-            raise AssertionError("./bootstrap.sh image failed:\n" + r.stdout[-5000:])
-        cls.build_output = r.stdout
+        cls.build_output = bootstrap_sh("image")
         cls.tmp = tempfile.mkdtemp(prefix="hostimage-")
         with tarfile.open(IMAGE) as t:
             cls.files = {m.name.lstrip("./"): t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
@@ -74,10 +54,7 @@ class ImageTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for name in os.listdir(cls.tmp):
-            if os.path.ismount(os.path.join(cls.tmp, name, "proc")):
-                return
-        shutil.rmtree(cls.tmp, True)
+        remove_roots(cls.tmp)
 
     @classmethod
     def blob(cls, digest):
@@ -135,7 +112,10 @@ class ImageTest(unittest.TestCase):
         shutil.copy(BUSYBOX, os.path.join(root, "bin", "sh"))
         os.mkdir(os.path.join(root, "proc"))
         c = self.config["config"]
-        with ImageHost(root, prefix, c["Entrypoint"], c["User"], {"FC_CUSTOM_LISTEN_PORT": "0"}) as host:
+        [program] = c["Entrypoint"]
+        user = c["User"] if os.geteuid() == 0 else None     # a user namespace maps only root
+        with PackagedHost(root, prefix, {"FC_CUSTOM_LISTEN_PORT": "0"}, program=program,
+                          userspec=user) as host:
             self.assertIn("helloworld.Greeter", host.ready_line)
             with grpc.insecure_channel(host.target) as ch:
                 stub = pb.helloworld_grpc.GreeterStub(ch)
