@@ -138,7 +138,7 @@ static void on_event(session *s, void *tag, bool ok) {
 
 /* The first whole line read from stdin, or the rest at its end; NULL until there is one. */
 static char *take_line(session *s, size_t *len) {
-  char *nl = memchr(s->in, '\n', s->in_len);
+  char *nl = s->in_len > 0 ? memchr(s->in, '\n', s->in_len) : NULL;
   if (nl == NULL && !(s->in_eof && s->in_len > 0)) return NULL;
   *len = nl ? (size_t)(nl - s->in) : s->in_len;
   return s->in;
