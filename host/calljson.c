@@ -1,41 +1,45 @@
 /*
 ** calljson.c
-** A Lua state of its own does the work: the proto3 JSON mapping turns text
-** into a message's table and back (grpc.from_json and grpc.to_json, as
-** handlers have them), the codec turns tables into bytes and back.
+** A Lua state of its own does the work, with the libraries handlers have: the
+** proto3 JSON mapping turns text into a message's table and back
+** (grpc.from_json, grpc.to_json), the codec turns tables into bytes and back.
+** Each conversion runs in protected mode and leaves its result in the
+** registry, where it stays until the next one.
 */
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <lauxlib.h>
-#include <lualib.h>
-
 #include "calljson.h"
 #include "codec.h"
-#include "lgrpc.h"
+#include "lvm.h"
+
+#define RESULT_KEY "host.calljson"
 
 struct calljson {
-  lua_State *L;
-  codec_buf buf;
+  lvm *vm;
 };
 
-/* [-1, +0] In protected mode: [schema] the libraries the mapping needs. */
-static int open_libraries(lua_State *L) {
-  const schema *s = lua_touserdata(L, 1);
-  luaL_openlibs(L);
-  lgrpc_open(L, s);
+/* What one conversion takes. */
+typedef struct job {
+  const schema_message *m;
+  const char *data;
+  size_t len;
+} job;
+
+/* [-1, +0] In protected mode: [libs] opens them. */
+static int open_libs(lua_State *L) {
+  lvm_open_libs(L, lua_touserdata(L, 1));
   return 0;
 }
 
-calljson *calljson_new(const schema *s) {
+calljson *calljson_new(schema *s, const config *cfg, const luaL_Reg *libs, char *err, size_t errlen) {
   calljson *j = calloc(1, sizeof *j);
-  if (j == NULL || (j->L = luaL_newstate()) == NULL) {
-    free(j);
+  if (j == NULL) {
+    snprintf(err, errlen, "out of memory");
     return NULL;
   }
-  lua_pushcfunction(j->L, open_libraries);
-  lua_pushlightuserdata(j->L, (void *)s);
-  if (lua_pcall(j->L, 1, 0, 0) != LUA_OK) {
+  j->vm = lvm_new(s, cfg, err, errlen);
+  if (j->vm == NULL || lvm_run(j->vm, open_libs, (void *)libs, err, errlen) < 0) {
     calljson_free(j);
     return NULL;
   }
@@ -44,8 +48,7 @@ calljson *calljson_new(const schema *s) {
 
 void calljson_free(calljson *j) {
   if (j == NULL) return;
-  if (j->L != NULL) lua_close(j->L);
-  codec_buf_free(&j->buf);
+  lvm_free(j->vm);
   free(j);
 }
 
@@ -61,44 +64,39 @@ static void call_mapping(lua_State *L, const char *fn, const schema_message *m) 
   lua_call(L, 2, 1);
 }
 
-/* [-3, +1] In protected mode: [j m text] the message's bytes. */
+/* [-1, +0] In protected mode: [job] the bytes of its JSON text. */
 static int text_to_bytes(lua_State *L) {
-  calljson *j = lua_touserdata(L, 1);
-  const schema_message *m = lua_touserdata(L, 2);
+  const job *jb = lua_touserdata(L, 1);
+  codec_buf *b = &lvm_of(L)->buf;
   char err[1024];
-  call_mapping(L, "from_json", m);
-  if (codec_encode(L, -1, m, &j->buf, m->full_name, err, sizeof err) < 0) return luaL_error(L, "%s", err);
-  lua_pushlstring(L, j->buf.data ? j->buf.data : "", j->buf.len);
-  return 1;
+  lua_pushlstring(L, jb->data, jb->len);
+  call_mapping(L, "from_json", jb->m);
+  if (codec_encode(L, -1, jb->m, b, jb->m->full_name, err, sizeof err) < 0)
+    return luaL_error(L, "%s", err);
+  lua_pushlstring(L, b->data ? b->data : "", b->len);
+  lua_setfield(L, LUA_REGISTRYINDEX, RESULT_KEY);
+  return 0;
 }
 
-/* [-3, +1] In protected mode: [j m bytes] the message's JSON text. */
+/* [-1, +0] In protected mode: [job] the JSON text of its bytes. */
 static int bytes_to_text(lua_State *L) {
-  const schema_message *m = lua_touserdata(L, 2);
-  size_t len;
-  const char *data = lua_tolstring(L, 3, &len);
+  const job *jb = lua_touserdata(L, 1);
   char err[1024];
-  if (codec_decode(L, m, data, len, m->full_name, err, sizeof err) < 0) return luaL_error(L, "%s", err);
-  call_mapping(L, "to_json", m);
-  if (!lua_isstring(L, -1)) return luaL_error(L, "grpc.to_json gave no text");
-  return 1;
+  if (codec_decode(L, jb->m, jb->data, jb->len, jb->m->full_name, err, sizeof err) < 0)
+    return luaL_error(L, "%s", err);
+  call_mapping(L, "to_json", jb->m);
+  if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "grpc.to_json gave no text");
+  lua_setfield(L, LUA_REGISTRYINDEX, RESULT_KEY);
+  return 0;
 }
 
-/* Runs f on [j m data] in protected mode; its string result, valid until the next run, in *out. */
 static int run(calljson *j, lua_CFunction f, const schema_message *m, const char *data, size_t len,
                const char **out, size_t *out_len, char *err, size_t errlen) {
-  lua_State *L = j->L;
-  lua_settop(L, 0);                 /* the previous result, kept until now */
-  lua_pushcfunction(L, f);
-  lua_pushlightuserdata(L, j);
-  lua_pushlightuserdata(L, (void *)m);
-  lua_pushlstring(L, data, len);
-  if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
-    const char *msg = lua_tostring(L, -1);
-    snprintf(err, errlen, "%s", msg ? msg : "(error object is not a string)");
-    return -1;
-  }
-  *out = lua_tolstring(L, -1, out_len);
+  job jb = {m, data, len};
+  if (lvm_run(j->vm, f, &jb, err, errlen) < 0) return -1;
+  lua_getfield(j->vm->L, LUA_REGISTRYINDEX, RESULT_KEY);
+  *out = lua_tolstring(j->vm->L, -1, out_len);
+  lua_pop(j->vm->L, 1);             /* the registry keeps it */
   return 0;
 }
 

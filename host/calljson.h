@@ -8,12 +8,18 @@
 
 #include <stddef.h>
 
+#include <lauxlib.h>
+
+#include "config.h"
 #include "schema.h"
 
 typedef struct calljson calljson;
 
-/* A converter for the messages of s (which must outlive it); NULL when out of memory. */
-calljson *calljson_new(const schema *s);
+/*
+** A converter for the messages of s, in a Lua state of its own with the
+** handlers' libraries open (libs). NULL with the reason in err.
+*/
+calljson *calljson_new(schema *s, const config *cfg, const luaL_Reg *libs, char *err, size_t errlen);
 void calljson_free(calljson *j);
 
 /*

@@ -272,7 +272,7 @@ static const schema_method *find_method(const schema *s, const char *name) {
   return NULL;
 }
 
-int cli_call_main(const config *cfg) {
+int cli_call_main(const config *cfg, const luaL_Reg *libs) {
   char err[1024];
   schema *sch = schema_load_with(builtin_protoset[0].data, builtin_protoset[0].size, cfg->protosets,
                                  cfg->n_protosets, err, sizeof err);
@@ -281,8 +281,9 @@ int cli_call_main(const config *cfg) {
     return 1;
   }
   session s = {.m = find_method(sch, cfg->call), .details = grpc_empty_slice()};
-  if (s.m == NULL || (s.json = calljson_new(sch)) == NULL) {
-    if (s.m != NULL) fprintf(stderr, "host --call: out of memory\n");
+  if (s.m != NULL) s.json = calljson_new(sch, cfg, libs, err, sizeof err);
+  if (s.json == NULL) {
+    if (s.m != NULL) fprintf(stderr, "host --call: %s\n", err);
     schema_release(sch);
     return 1;
   }

@@ -202,7 +202,7 @@ int main(int argc, char **argv) {
   case CONFIG_OK: break;
   }
   if (cfg.scaffold != NULL || cfg.types) return codegen_main(&cfg);
-  if (cfg.call != NULL) return cli_call_main(&cfg);
+  if (cfg.call != NULL) return cli_call_main(&cfg, host_libs);
   log_set_quiet(cfg.quiet);
   log_set_json(cfg.log_json);
   if (cfg.check) cfg.workers = 1;
