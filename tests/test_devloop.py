@@ -7,6 +7,7 @@ file imported by its path from the import root); the build compiles it into the 
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import unittest
@@ -14,7 +15,7 @@ import unittest
 import grpc
 
 from harness import (BUILD_DIR, EXAMPLE_PROTOSET, HOST_BIN, SANITIZED, SOURCE_DIR, TEST_PROTOSET,
-                     Host, load_stubs, pb, rpc, run_host_once)
+                     TESTS_DIR, Host, load_stubs, pb, rpc, run_host_once)
 
 INVENTORY = "inv.v1.Inventory"
 item = load_stubs("inv/v1/item.proto")       # first: inventory's stubs import it
@@ -194,6 +195,57 @@ class TypesTest(unittest.TestCase):
         self.assertIn("---@class (exact) helloworld.HelloRequest\n---@field name string\n", built)
         with open(os.path.join(SOURCE_DIR, ".luarc.json")) as f:
             self.assertIn('"build/types"', f.read())
+
+
+class ReloadGuardTest(unittest.TestCase):
+    """A service whose .proto left the protosets while its script stayed: the reload is refused,
+    the running version serves on, and the log says which service and why."""
+
+    GET = "local M = {}\nfunction M.Get(req) return { sku = req.sku } end\nreturn M\n"
+
+    def setUp(self):
+        self.protosets = tempfile.mkdtemp(prefix="hostguard-")
+        shutil.copy(EXAMPLE_PROTOSET, os.path.join(self.protosets, "example.pb"))
+        self.inv_pb = os.path.join(self.protosets, "inv.pb")
+        root = os.path.join(TESTS_DIR, "proto")
+        subprocess.run(["protoc", "-I" + root, "--include_imports", "--descriptor_set_out=" + self.inv_pb,
+                        os.path.join(root, "inv", "v1", "inventory.proto")], check=True)
+
+    def tearDown(self):
+        shutil.rmtree(self.protosets, True)
+
+    def get(self, host):
+        stub = inv.InventoryStub(host.channel())
+        return rpc(stub.Get, inv.GetRequest(sku="k"))
+
+    def reload(self, host):
+        mark = host.mark()
+        host.send_signal(signal.SIGHUP)
+        return host.wait_log(lambda l: "msg=reloaded" in l or "msg=\"reload failed" in l, start=mark)
+
+    def test_a_service_still_handled_does_not_vanish(self):
+        with Host(scripts=tempfile.mkdtemp(prefix="empty-"), extra_scripts={"inventory.lua": self.GET},
+                  protosets=[self.protosets]) as host:
+            self.assertEqual(self.get(host)[1], grpc.StatusCode.OK)
+            os.remove(self.inv_pb)                       # its .proto is no longer built
+            line = self.reload(host)
+            self.assertIn("level=error", line)
+            self.assertIn("the running version keeps serving", line)
+            self.assertIn("inv.v1.Inventory would no longer be served", line)
+            self.assertIn("inventory.lua still handles it", line)
+            self.assertIn("no longer have it", line)
+            resp, code, details, _ = self.get(host)
+            self.assertEqual(code, grpc.StatusCode.OK, details)
+            # Its script gone too, the service goes on purpose.
+            os.remove(os.path.join(host.scripts_dir, "inventory.lua"))
+            self.assertIn("msg=reloaded", self.reload(host))
+            self.assertEqual(self.get(host)[1], grpc.StatusCode.UNIMPLEMENTED)
+
+    def test_a_script_serving_nothing_is_told_where_to_look(self):
+        with Host(extra_scripts={"inventory.lua": self.GET}, protosets=[EXAMPLE_PROTOSET]) as host:
+            line = host.wait_log("script serves no service")
+            self.assertIn("protosets=" + EXAMPLE_PROTOSET, line)
+            self.assertIn("./bootstrap.sh build", line)
 
 
 class PackageCheckTest(unittest.TestCase):
