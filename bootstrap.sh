@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # One entry point for users and CI, on Debian 12:
-#   ./bootstrap.sh run       install what is missing, build, serve the example on 8089
+#   ./bootstrap.sh run [--] [host options]
+#                            install what is missing, build, serve scripts/ on 8089 (or as the
+#                            options say: ./bootstrap.sh run --port 20094)
 #   ./bootstrap.sh test      install what is missing, build, run every test (also under ASan+UBSan),
 #                            then fuzz the codec and the descriptor loader briefly
-#   ./bootstrap.sh build     install what is missing and build, nothing else
+#   ./bootstrap.sh build     install what is missing and build (again after adding a .proto to proto/)
 #   ./bootstrap.sh package   install what is missing, build the host fully static (build-static/)
 #                            and write dist/code.zip for Function Compute: bootstrap, protoset.pb, scripts/
+#   ./bootstrap.sh image     the package, then dist/image.tar: an OCI image FROM scratch holding the
+#                            same files, entrypoint /bootstrap, port 8089 (deploy/ runs it)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,6 +23,7 @@ PACKAGES=(
   nghttp2-client iproute2
   zip unzip busybox-static python3-yaml
   python3-h2
+  umoci
 )
 
 install_packages() {
@@ -53,9 +58,11 @@ package() {
   chmod 755 "$stage/bootstrap"
   cp build-static/protoset.pb "$stage/protoset.pb"
   cp -R scripts/. "$stage/scripts/"
-  # What the package will serve, as the platform will start it: a broken script fails here.
+  # What the package will serve, as the platform will start it: a broken script fails here,
+  # named as in the source tree (scripts/broken.lua:2), not by its staging copy's path.
   local served
-  if ! served=$(cd "$stage" && env -u HOST_SCRIPTS -u HOST_PROTOSET ./bootstrap --check 2>&1); then
+  if ! served=$(cd "$stage" && env -u HOST_SCRIPTS -u HOST_PROTOSET \
+                ./bootstrap --check --scripts scripts --protoset protoset.pb 2>&1); then
     echo "$served" >&2
     rm -f dist/code.zip
     echo "package: the host refuses these scripts or protosets (above); no dist/code.zip" >&2
@@ -67,11 +74,35 @@ package() {
   echo "package: dist/code.zip ($(du -k dist/code.zip | cut -f1) KiB): unzip it anywhere and run ./bootstrap"
 }
 
+# The OCI image: dist/image.tar, an image layout (oci-archive) made by umoci with no daemon, one
+# layer holding the package's files and an empty /tmp, run as nobody.
+image() {
+  package
+  local layout=dist/image bundle=dist/image-bundle rootless=()
+  [ "$(id -u)" -ne 0 ] && rootless=(--rootless)
+  rm -rf "$layout" "$bundle" dist/image.tar.tmp
+  umoci init --layout "$layout"
+  umoci new --image "$layout:latest"
+  umoci unpack "${rootless[@]}" --image "$layout:latest" "$bundle"
+  cp -R dist/code/. "$bundle/rootfs/"
+  mkdir -m 1777 "$bundle/rootfs/tmp"
+  umoci repack --image "$layout:latest" "$bundle"
+  umoci config --image "$layout:latest" --config.entrypoint /bootstrap --config.workingdir / \
+    --config.exposedports 8089/tcp --config.user 65534:65534
+  umoci gc --layout "$layout"
+  (cd "$layout" && tar -cf ../image.tar.tmp oci-layout index.json blobs)
+  mv dist/image.tar.tmp dist/image.tar
+  rm -rf "$layout" "$bundle"
+  echo "image: dist/image.tar ($(du -k dist/image.tar | cut -f1) KiB; dist/code.zip $(du -k dist/code.zip | cut -f1) KiB): an OCI archive; push it with skopeo copy oci-archive:dist/image.tar docker://REGISTRY/NAME:TAG"
+}
+
 case "${1:-}" in
   run)
     install_packages
     build build
-    exec build/host
+    shift
+    [ "${1:-}" = "--" ] && shift
+    exec build/host "$@"
     ;;
   build)
     install_packages
@@ -92,8 +123,12 @@ case "${1:-}" in
     install_packages
     package
     ;;
+  image)
+    install_packages
+    image
+    ;;
   *)
-    echo "usage: $0 run|test|build|package" >&2
+    echo "usage: $0 run [--] [host options] | test | build | package | image" >&2
     exit 2
     ;;
 esac

@@ -38,17 +38,26 @@ static const char usage[] =
   "  --max-outbound N    outbound gRPC calls and HTTP requests in flight per worker; past it the next\n"
   "                      one fails at once with RESOURCE_EXHAUSTED (default 1000)\n"
   "  --unsafe-lua        give scripts the whole standard library (os.execute, io.popen, debug, C modules)\n"
+  "  --files DIR[:rw],... the only directories io.open may reach, read-only unless :rw\n"
+  "                      (default: the scripts directory read-only and /tmp:rw; '' for none)\n"
   "  --no-watch          do not watch scripts for changes\n"
   "  --check             load protosets and scripts, print what would be served, exit\n"
   "  --quiet             no log line per call\n"
   "  --log-format F      logfmt (default) or json\n"
   "  --version           print the version and exit\n"
+  "commands (each prints and exits; they read --protoset):\n"
+  "  --scaffold pkg.Service  a handler script for that service, every method UNIMPLEMENTED until written\n"
+  "  --types             lua-language-server classes of every message and enum\n"
+  "  --call pkg.Service/Method [JSON] [--target ADDR]\n"
+  "                      calls a running host (default 127.0.0.1:8089) with a request in proto3 JSON\n"
+  "                      (client and bidi streaming: one JSON request a line from stdin) and prints\n"
+  "                      each reply as one JSON line; a status other than OK goes to stderr, exit 1\n"
   "  --help              print this and exit\n";
 
 enum { OPT_PORT = 256, OPT_ADDRESS, OPT_SCRIPTS, OPT_PROTOSET, OPT_WORKERS, OPT_MAX_STREAMS,
        OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_MAX_MESSAGE, OPT_COMPRESS, OPT_MAX_MEMORY, OPT_MAX_CPU, OPT_MAX_OUTBOUND,
        OPT_UNSAFE_LUA, OPT_NO_WATCH, OPT_CHECK, OPT_QUIET, OPT_LOG_FORMAT,
-       OPT_VERSION, OPT_HELP };
+       OPT_VERSION, OPT_HELP, OPT_FILES, OPT_SCAFFOLD, OPT_TYPES, OPT_CALL, OPT_TARGET };
 
 static const struct option options[] = {
   {"port", required_argument, NULL, OPT_PORT},
@@ -72,6 +81,11 @@ static const struct option options[] = {
   {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
   {"version", no_argument, NULL, OPT_VERSION},
   {"help", no_argument, NULL, OPT_HELP},
+  {"files", required_argument, NULL, OPT_FILES},
+  {"scaffold", required_argument, NULL, OPT_SCAFFOLD},
+  {"types", no_argument, NULL, OPT_TYPES},
+  {"call", required_argument, NULL, OPT_CALL},
+  {"target", required_argument, NULL, OPT_TARGET},
   {NULL, 0, NULL, 0},
 };
 
@@ -150,11 +164,28 @@ static void set_defaults(config *c, const char *argv0) {
   c->max_cpu_ms = 10000;
   c->max_outbound = 1000;
   c->watch = true;
+  c->call_target = "127.0.0.1:8089";
 }
 
 static config_result bad_number(const char *opt, const char *arg, char *err, size_t errlen) {
   snprintf(err, errlen, "--%s: '%s' is not a valid number", opt, arg);
   return CONFIG_ERROR;
+}
+
+/* --files: a comma-separated list of directories, each read-only or with :ro or :rw after it. */
+static int check_files(const char *list, char *err, size_t errlen) {
+  for (const char *p = list; *p != '\0';) {
+    size_t len = strcspn(p, ",");
+    const char *colon = memchr(p, ':', len);
+    size_t mode_len = colon ? len - (size_t)(colon - p) - 1 : 0;
+    if (len == 0 || colon == p ||
+        (colon && !(mode_len == 2 && (memcmp(colon + 1, "ro", 2) == 0 || memcmp(colon + 1, "rw", 2) == 0)))) {
+      snprintf(err, errlen, "--files: '%.*s' is not DIR, DIR:ro or DIR:rw", (int)len, p);
+      return -1;
+    }
+    p += len + (p[len] == ',');
+  }
+  return 0;
 }
 
 config_result config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
@@ -220,6 +251,14 @@ config_result config_parse(config *c, int argc, char **argv, char *err, size_t e
       }
       c->log_json = strcmp(optarg, "json") == 0;
       break;
+    case OPT_FILES:
+      if (check_files(optarg, err, errlen)) return CONFIG_ERROR;
+      c->files = optarg;
+      break;
+    case OPT_SCAFFOLD: c->scaffold = optarg; break;
+    case OPT_TYPES: c->types = true; break;
+    case OPT_CALL: c->call = optarg; break;
+    case OPT_TARGET: c->call_target = optarg; break;
     case OPT_VERSION:
       printf("host %s\n", HOST_VERSION);
       return CONFIG_EXIT;
@@ -231,6 +270,7 @@ config_result config_parse(config *c, int argc, char **argv, char *err, size_t e
       return CONFIG_ERROR;
     }
   }
+  if (c->call != NULL && optind < argc) c->call_request = argv[optind++];
   if (optind < argc) {
     snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
     return CONFIG_ERROR;

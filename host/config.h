@@ -31,6 +31,13 @@ typedef struct config {
   bool check;
   bool quiet;
   bool log_json;
+  const char *files;   /* --files DIR[:rw],...: where io.open may reach; NULL: the default */
+  /* Commands that print and exit instead of serving: */
+  const char *scaffold;      /* --scaffold pkg.Service */
+  bool types;                /* --types */
+  const char *call;          /* --call pkg.Service/Method, to call_target */
+  const char *call_request;  /* its JSON request; NULL: JSON lines from stdin */
+  const char *call_target;
 } config;
 
 typedef enum config_result { CONFIG_OK, CONFIG_EXIT, CONFIG_ERROR } config_result;

@@ -84,6 +84,14 @@ void lvm_set_handlers(lvm *vm, lua_State *L) {
   vm->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
+const char *lvm_handler_source(const lvm *vm, const schema_method *m) {
+  if (!lvm_has_handler(vm, m)) return NULL;
+  lua_Debug ar;
+  lvm_push_handler(vm, vm->L, m);
+  lua_getinfo(vm->L, ">S", &ar);
+  return ar.source;
+}
+
 bool lvm_has_handler(const lvm *vm, const schema_method *m) {
   return vm->has_handler[m->index];
 }

@@ -55,6 +55,13 @@ void lvm_set_handlers(lvm *vm, lua_State *L);
 
 bool lvm_has_handler(const lvm *vm, const schema_method *m);
 
+/*
+** The chunk name of m's handler ("@scripts/greeter.lua" for a file,
+** "=builtin/health.lua" for a built-in), or NULL when it has none. The string
+** lives as long as the handler. Only the thread that owns vm may ask.
+*/
+const char *lvm_handler_source(const lvm *vm, const schema_method *m);
+
 /* [-0, +1] Pushes m's handler onto L (a thread of vm's state), or nil. */
 void lvm_push_handler(const lvm *vm, lua_State *L, const schema_method *m);
 

@@ -15,11 +15,15 @@
 #include <grpc/grpc.h>
 #include <lauxlib.h>
 
+#include "cli_call.h"
+#include "codegen.h"
 #include "config.h"
+#include "corelog.h"
 #include "embedded.h"
 #include "health.h"
 #include "lgrpc.h"
 #include "log.h"
+#include "reloadguard.h"
 #include "lvm.h"
 #include "schema.h"
 #include "scripts.h"
@@ -38,25 +42,12 @@ static const luaL_Reg host_libs[] = {
   {"grpc", luaopen_grpc},
   {NULL, NULL}};
 
-/*
-** The chunk name of m's handler ("@scripts/greeter.lua" for a file,
-** "=builtin/health.lua" for a built-in), or NULL when it has none. The string
-** lives as long as the handler.
-*/
-static const char *handler_source(const lvm *vm, const schema_method *m) {
-  if (!lvm_has_handler(vm, m)) return NULL;
-  lua_Debug ar;
-  lvm_push_handler(vm, vm->L, m);
-  lua_getinfo(vm->L, ">S", &ar);
-  return ar.source;
-}
-
 /* Warns when no script of the user's serves anything: every call would be UNIMPLEMENTED. */
 static void warn_if_serving_nothing(const lvm *vm, const config *cfg) {
   for (size_t i = 0; i < schema_service_count(vm->schema); i++) {
     const schema_service *svc = schema_service_at(vm->schema, i);
     for (size_t j = 0; j < svc->n_methods; j++) {
-      const char *src = handler_source(vm, &svc->methods[j]);
+      const char *src = lvm_handler_source(vm, &svc->methods[j]);
       if (src != NULL && src[0] == '@') return;
     }
   }
@@ -73,7 +64,7 @@ static void print_served(const lvm *vm) {
     printf("%s\n", svc->full_name);
     for (size_t j = 0; j < svc->n_methods; j++) {
       const schema_method *m = &svc->methods[j];
-      const char *src = handler_source(vm, m);
+      const char *src = lvm_handler_source(vm, m);
       printf("  %-28s %-17s %s\n", m->name, method_kind_name(m->kind), src ? src + 1 : "UNIMPLEMENTED (no handler)");
       served += src != NULL;
     }
@@ -138,17 +129,35 @@ static lvm **load(const config *cfg, char *err, size_t errlen) {
   return vms;
 }
 
-/* A new version for new calls; calls in flight finish on the one they started with. */
-static void reload(server *srv, const config *cfg, const char *changed) {
+/* The states of a version that does not replace the running one. */
+static void discard(lvm **vms, int n) {
+  for (int i = 0; i < n; i++) lvm_free(vms[i]);
+  free(vms);
+}
+
+/*
+** A new version for new calls; calls in flight finish on the one they started
+** with. Refused, as a broken script is, when it would drop a service that a
+** script of the running one still handles (running: what that one serves).
+*/
+static void reload(server *srv, const config *cfg, const char *changed, served_by **running) {
   static unsigned version = 1;
   int64_t started = timer_now();
   char err[ERR_MAX], number[16], took[32];
   lvm **vms = load(cfg, err, sizeof err);
+  served_by *next = vms ? reloadguard_record(vms[0]) : NULL;
+  if (vms != NULL && reloadguard_check(*running, next, vms[0]->schema, cfg, err, sizeof err) < 0) {
+    discard(vms, cfg->workers);
+    reloadguard_free(next);
+    vms = NULL;
+  }
   if (vms == NULL) {
     log_line(LOG_ERROR, "reload failed: the running version keeps serving", "changed", changed,
              "error", err, NULL);
     return;
   }
+  reloadguard_free(*running);
+  *running = next;
   for (int i = 0; i < srv->n_workers; i++) worker_offer(&srv->workers[i], vms[i]);
   free(vms);
   snprintf(number, sizeof number, "%u", ++version);
@@ -160,14 +169,14 @@ static void reload(server *srv, const config *cfg, const char *changed) {
 ** Serves until SIGTERM or SIGINT. The signals are blocked in every thread and
 ** read here from a signalfd, beside the watch on scripts and protosets.
 */
-static void serve(server *srv, const config *cfg, int sfd, watch *w) {
+static void serve(server *srv, const config *cfg, int sfd, watch *w, served_by **running) {
   char changed[LIST_MAX] = "";
   int dirty = 0;
   for (;;) {
     struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN}, {.fd = w->fd, .events = POLLIN}};
     int n = poll(fds, 2, dirty ? DEBOUNCE_MS : -1);
     if (n == 0) {
-      reload(srv, cfg, changed);
+      reload(srv, cfg, changed, running);
       changed[0] = '\0';
       dirty = 0;
       continue;
@@ -176,7 +185,7 @@ static void serve(server *srv, const config *cfg, int sfd, watch *w) {
     struct signalfd_siginfo si;
     if (!(fds[0].revents & POLLIN) || read(sfd, &si, sizeof si) != sizeof si) continue;
     if (si.ssi_signo == SIGHUP) {
-      reload(srv, cfg, "SIGHUP");
+      reload(srv, cfg, "SIGHUP", running);
       continue;
     }
     log_line(LOG_INFO, "stopping: draining calls in flight", "signal",
@@ -198,6 +207,8 @@ int main(int argc, char **argv) {
   case CONFIG_ERROR: fprintf(stderr, "host: %s\n", err); return 2;
   case CONFIG_OK: break;
   }
+  if (cfg.scaffold != NULL || cfg.types) return codegen_main(&cfg);
+  if (cfg.call != NULL) return cli_call_main(&cfg, host_libs);
   log_set_quiet(cfg.quiet);
   log_set_json(cfg.log_json);
   if (cfg.check) cfg.workers = 1;
@@ -237,18 +248,21 @@ int main(int argc, char **argv) {
 
   served what;
   list_served(vms[0], &what);       /* now: once started, the states are the workers' */
+  served_by *running = reloadguard_record(vms[0]);
+  corelog_install();
   grpc_init();
   server srv;
   int status = 0;
   if (server_start(&srv, &cfg, vms, err, sizeof err) == 0) {
     log_ready(&srv, &cfg, &what);
-    serve(&srv, &cfg, sfd, &w);
+    serve(&srv, &cfg, sfd, &w, &running);
     health_drain();
     server_stop(&srv, cfg.grace_ms);
     log_line(LOG_INFO, "stopped", NULL);
   } else {
     status = fail("cannot serve", err);
   }
+  reloadguard_free(running);
   watch_close(&w);
   close(sfd);
   free(vms);

@@ -724,6 +724,18 @@ const schema_service *schema_service_at(const schema *s, size_t i) {
 
 size_t schema_method_count(const schema *s) { return s->n_methods; }
 
+size_t schema_message_count(const schema *s) { return s->n_messages; }
+
+const schema_message *schema_message_at(const schema *s, size_t i) {
+  return i < s->n_messages ? &s->messages[i].pub : NULL;
+}
+
+size_t schema_enum_count(const schema *s) { return s->n_enums; }
+
+const schema_enum *schema_enum_at(const schema *s, size_t i) {
+  return i < s->n_enums ? &s->enums[i].pub : NULL;
+}
+
 /* Full names may be given with protoc's leading dot. */
 static const void *find_named(const name_index *ix, const char *full_name) {
   if (full_name[0] == '.') full_name++;

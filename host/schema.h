@@ -121,6 +121,11 @@ void schema_release(schema *s);
 size_t schema_service_count(const schema *s);
 const schema_service *schema_service_at(const schema *s, size_t i);
 size_t schema_method_count(const schema *s);
+/* Messages (nested ones after their parent, map entries included) and enums, in file order. */
+size_t schema_message_count(const schema *s);
+const schema_message *schema_message_at(const schema *s, size_t i);
+size_t schema_enum_count(const schema *s);
+const schema_enum *schema_enum_at(const schema *s, size_t i);
 
 const schema_service *schema_find_service(const schema *s, const char *full_name);
 /* path need not be NUL-terminated: it comes straight from a grpc_slice. */

@@ -19,6 +19,7 @@
 #include "scripts.h"
 
 #define DIRLIST_MT "host.dirlist"
+#define LIST_MAX 1024
 
 /* scandir's result in a userdata, so an error while loading frees it. */
 typedef struct dirlist {
@@ -58,15 +59,25 @@ static dirlist *list_scripts(lua_State *L, const char *dir) {
   return d;
 }
 
+/* The protosets loaded, for a warning's reader to check the .proto made it into one. */
+static const char *loaded_protosets(lua_State *L, char *list, size_t size) {
+  const config *cfg = lvm_of(L)->cfg;
+  list[0] = '\0';
+  for (size_t i = 0; i < cfg->n_protosets; i++) log_append(list, size, cfg->protosets[i]);
+  return list;
+}
+
 /* The service named in a script's `service` field; NULL, with a warning, when no protoset has it. */
 static const schema_service *named_service(lua_State *L, const schema *s, const char *file, int idx,
                                            int warn) {
+  char protosets[LIST_MAX];
   if (lua_type(L, idx) != LUA_TSTRING)
     luaL_error(L, "%s: 'service' must be a service name or an array of them", file);
   const schema_service *svc = schema_find_service(s, lua_tostring(L, idx));
   if (svc == NULL && warn)
     log_line(LOG_WARN, "script serves no service: no protoset has the service it names", "script", file,
-             "service", lua_tostring(L, idx), NULL);
+             "service", lua_tostring(L, idx), "protosets", loaded_protosets(L, protosets, sizeof protosets),
+             "hint", "is its .proto in proto/ and built (./bootstrap.sh build), or misspelt here?", NULL);
   return svc;
 }
 
@@ -82,9 +93,12 @@ static const schema_service *stem_service(lua_State *L, const schema *s, const c
                  file, found->full_name, svc->full_name);
     found = svc;
   }
+  char protosets[LIST_MAX];
   if (found == NULL && warn)
     log_line(LOG_WARN, "script serves no service: no protoset has a service of that name",
-             "script", file, "hint", "rename the file or set service = \"pkg.Service\"", NULL);
+             "script", file, "protosets", loaded_protosets(L, protosets, sizeof protosets),
+             "hint", "is the service's .proto in proto/ and built (./bootstrap.sh build)? "
+             "Else rename the file or set service = \"pkg.Service\"", NULL);
   return found;
 }
 
@@ -252,7 +266,7 @@ static int init_state(lua_State *L) {
   const loading *ld = lua_touserdata(L, 1);
   const config *cfg = ld->vm->cfg;
   luaL_openlibs(L);
-  if (!cfg->unsafe_lua) lsandbox_open(L, cfg->scripts_dir);
+  if (!cfg->unsafe_lua) lsandbox_open(L, cfg->scripts_dir, cfg->files);
   lvm_open_libs(L, ld->libs);
   set_package_paths(L, cfg->scripts_dir);
   load_scripts(L, ld->vm, cfg->scripts_dir, ld->warn);

@@ -11,6 +11,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include "corelog.h"
 #include "fsutil.h"
 #include "log.h"
 #include "server.h"
@@ -98,10 +99,14 @@ static int bind_port(server *s, const config *cfg, char *err, size_t errlen) {
   snprintf(address, sizeof address, "%s:%d", cfg->address, cfg->port);
   grpc_server_credentials *creds = credentials(cfg, err, errlen);
   if (creds == NULL) return -1;
+  char cause[256];
+  corelog_begin(cause, sizeof cause);   /* the reason goes in our message, not a line of its own */
   s->port = grpc_server_add_http2_port(s->gs, address, creds);
+  corelog_end();
   grpc_server_credentials_release(creds);
   if (s->port == 0) {
-    snprintf(err, errlen, "cannot listen on %s: the port is in use or the address is not local", address);
+    snprintf(err, errlen, "cannot listen on %s: %s", address,
+             cause[0] ? cause : "the port is in use or the address is not local");
     return -1;
   }
   return 0;

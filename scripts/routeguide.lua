@@ -3,24 +3,9 @@
 -- metadata, deadlines and cancellation (call.deadline, call:cancelled(), grpc.sleep).
 -- Every function used here is described in docs/handlers.md.
 
--- The messages, for the editor (types/grpc.lua has grpc and grpc.Call; see .luarc.json).
----@class routeguide.Point
----@field latitude integer   degrees * 10^7
----@field longitude integer  degrees * 10^7
----@class routeguide.Rectangle
----@field lo routeguide.Point?  nil when the client left it out
----@field hi routeguide.Point?
----@class routeguide.Feature
----@field name string
----@field location routeguide.Point?
----@class routeguide.RouteNote
----@field location routeguide.Point?
----@field message string
----@class routeguide.RouteSummary
----@field point_count integer
----@field feature_count integer
----@field distance integer      meters
----@field elapsed_time integer  seconds
+-- Its messages' classes for the editor (routeguide.Point, ...) are in build/types/messages.lua,
+-- which the build writes and .luarc.json loads. Point's latitude and longitude are degrees
+-- * 10^7; RouteSummary's distance is in meters, its elapsed_time in seconds.
 
 local M = {}
 

@@ -208,10 +208,21 @@ class LifecycleTest(unittest.TestCase):
             args[args.index("--port") + 1] = str(port)
             code, out = run_host_once(args, timeout=20, env=clean_env())
             self.assertNotEqual(code, 0, out)
-            self.assertIn(str(port), out)
-            self.assertNotIn("msg=ready", out)
+            # The host's own line is the only one: the gRPC core's reason is in it.
+            lines = out.strip().splitlines()
+            self.assertEqual(len(lines), 1, out)
+            self.assertIn("level=error", lines[0])
+            self.assertIn("cannot listen on 127.0.0.1:%d: Address already in use" % port, lines[0])
         finally:
             busy.close()
+
+    def test_grpc_core_lines_are_host_records(self):
+        with Host(env={"GRPC_VERBOSITY": "debug"}) as host:
+            self.assertEqual(self.greet(host), "Hello world")
+        lines = host.output().splitlines()
+        self.assertTrue(any('level=info msg="grpc core" source=' in line for line in lines), lines[:5])
+        for line in lines:
+            self.assertTrue(line.startswith("ts="), line)
 
     def test_port_busy_with_another_host(self):
         # gRPC sets SO_REUSEPORT by default: a second host must still refuse the port.

@@ -91,24 +91,48 @@ def namespace_prefix():
     return None
 
 
-def chroot_command(prefix, root, proc=True):
-    """argv that runs ROOT/bootstrap chrooted into root (with /proc bound in when proc), in the
-    same process: unshare, sh and chroot each exec the next, so signals reach the host."""
+def chroot_command(prefix, root, proc=True, program="/bootstrap", userspec=None):
+    """argv that runs ROOT/bootstrap (or program) chrooted into root (with /proc bound in when
+    proc, as user:group userspec when given), in the same process: unshare, sh and chroot each
+    exec the next, so signals reach the host."""
     mount = 'mount --rbind /proc "$0/proc" && ' if proc else ""
-    return prefix + ["/bin/sh", "-c", mount + 'exec chroot "$0" /bootstrap "$@"', root]
+    user = "--userspec=%s " % userspec if userspec else ""
+    return prefix + ["/bin/sh", "-c", mount + 'exec chroot %s"$0" %s "$@"' % (user, program), root]
+
+
+def bootstrap_sh(command):
+    """Runs ./bootstrap.sh command; its output, or AssertionError with it when it fails."""
+    r = subprocess.run([os.path.join(SOURCE_DIR, "bootstrap.sh"), command], cwd=SOURCE_DIR,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       errors="replace", timeout=280)
+    if r.returncode != 0:
+        raise AssertionError("./bootstrap.sh %s failed:\n%s" % (command, r.stdout[-5000:]))
+    return r.stdout
+
+
+def remove_roots(tmp):
+    """Deletes tmp, the roots made in it, unless one still has /proc bound: /proc is bound in a
+    private mount namespace that died with its host; never delete through a mount that is
+    somehow still visible here."""
+    for name in os.listdir(tmp):
+        if os.path.ismount(os.path.join(tmp, name, "proc")):
+            return
+    shutil.rmtree(tmp, True)
 
 
 class PackagedHost(Host):
-    """harness.Host, but the host is ROOT/bootstrap started in the chroot with no arguments and
-    an environment holding only PATH and env."""
+    """harness.Host, but the host is ROOT/bootstrap (or program) started in the chroot with no
+    arguments, an environment holding only PATH and env, as userspec when given."""
 
-    def __init__(self, root, prefix, env=None, args=()):
+    def __init__(self, root, prefix, env=None, args=(), program="/bootstrap", userspec=None):
         super().__init__(scripts=os.path.join(SOURCE_DIR, "scripts"))
         self.root, self.prefix, self.pkg_env, self.pkg_args = root, prefix, env or {}, list(args)
+        self.program, self.userspec = program, userspec
 
     def command(self):
         env = ["PATH=" + PATH] + ["%s=%s" % kv for kv in self.pkg_env.items()]
-        return ["env", "-i"] + env + chroot_command(self.prefix, self.root) + self.pkg_args
+        return ["env", "-i"] + env + chroot_command(self.prefix, self.root, program=self.program,
+                                                    userspec=self.userspec) + self.pkg_args
 
 
 class PackageTest(unittest.TestCase):
@@ -125,22 +149,13 @@ class PackageTest(unittest.TestCase):
         if cls.prefix is None:
             raise unittest.SkipTest("cannot chroot here: neither root nor user namespaces")
         # Quick when up to date (about 2 s): cmake finds nothing to do; strip and zip again.
-        r = subprocess.run([os.path.join(SOURCE_DIR, "bootstrap.sh"), "package"], cwd=SOURCE_DIR,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           errors="replace", timeout=280)
-        if r.returncode != 0:
-            raise AssertionError("./bootstrap.sh package failed:\n" + r.stdout[-5000:])
+        bootstrap_sh("package")
         cls.tmp = tempfile.mkdtemp(prefix="hostpkg-")
         cls.root = cls.make_root("root")
 
     @classmethod
     def tearDownClass(cls):
-        # /proc is bound in a private mount namespace that died with its host; never delete
-        # through a mount that is somehow still visible here.
-        for name in os.listdir(cls.tmp):
-            if os.path.ismount(os.path.join(cls.tmp, name, "proc")):
-                return
-        shutil.rmtree(cls.tmp, True)
+        remove_roots(cls.tmp)
 
     @classmethod
     def make_root(cls, name, scripts=None, proc=True):
