@@ -98,6 +98,30 @@ def load_stubs_as(path, as_name):
         shutil.rmtree(tmp, True)
 
 
+def make_pki(directory, name="localhost"):
+    """A test CA and, signed by it, a certificate for name and 127.0.0.1 (a server's) and one for
+    a client: PEM files in directory. Returns a namespace of paths: ca, cert, key, client_cert,
+    client_key."""
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
+
+    p = types.SimpleNamespace(**{k: os.path.join(directory, k + ".pem") for k in
+                                 ("ca", "ca_key", "cert", "key", "client_cert", "client_key")})
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *ec, "-days", "2", "-subj", "/CN=host test CA", "-keyout", p.ca_key,
+        "-out", p.ca, "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for cert, key, cn, ext in ((p.cert, p.key, name, "subjectAltName=DNS:%s,IP:127.0.0.1" % name),
+                               (p.client_cert, p.client_key, "client", "extendedKeyUsage=clientAuth")):
+        csr, extfile = cert + ".csr", cert + ".ext"
+        with open(extfile, "w") as f:
+            f.write(ext + "\n")
+        run("req", *ec, "-subj", "/CN=" + cn, "-keyout", key, "-out", csr)
+        run("x509", "-req", "-in", csr, "-CA", p.ca, "-CAkey", p.ca_key, "-CAcreateserial",
+            "-days", "2", "-out", cert, "-extfile", extfile)
+    return p
+
+
 def _sanitized():
     try:
         with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:

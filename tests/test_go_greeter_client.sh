@@ -9,16 +9,16 @@
 #   2. otherwise the client's address constant is made overridable by $GREETER_ADDRESS (a
 #      three-line edit of a copy, nothing else changed) and the host uses an ephemeral port
 #      (GREETER_NO_NETNS=1 forces this).
-# The client is built once per build dir and cached in $HOST_BUILD_DIR/go-greeter-client.
+# The client is built once per build dir and cached in $HOST_BUILD_DIR/go-greeter-client
+# (tests/golib.sh).
 set -euo pipefail
 
 HOST_SOURCE_DIR=${HOST_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 HOST_BUILD_DIR=${HOST_BUILD_DIR:-$HOST_SOURCE_DIR/build}
 HOST_BIN=${HOST_BIN:-$HOST_BUILD_DIR/host}
-EXAMPLE=${GRPC_GO_EXAMPLE:-/usr/share/doc/golang-google-grpc-dev/examples/helloworld}
-GOCODE=/usr/share/gocode
 CACHE=$HOST_BUILD_DIR/go-greeter-client
 STOCK_PORT=50051
+. "$HOST_SOURCE_DIR/tests/golib.sh"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -86,38 +86,9 @@ fi
 [ -f "$EXAMPLE/greeter_client/main.go" ] || fail "no grpc-go example at $EXAMPLE (golang-google-grpc-dev)"
 command -v go >/dev/null || fail "no go (golang-go)"
 
-# A GOPATH whose google.golang.org/grpc is the system grpc-go (symlinked entry by entry) plus
-# the example, so the example's own import path resolves.
-go_build() {  # go_build OUT_NAME MAIN_GO
-  local gp=$CACHE/gopath grpcdir ex
-  grpcdir=$gp/src/google.golang.org/grpc
-  ex=$grpcdir/examples/helloworld
-  rm -rf "$gp"
-  mkdir -p "$grpcdir/examples"
-  for f in "$GOCODE"/src/google.golang.org/grpc/*; do
-    [ "$(basename "$f")" = examples ] || ln -s "$f" "$grpcdir/"
-  done
-  cp -r "$EXAMPLE" "$ex"
-  chmod -R u+w "$ex"
-  cp "$2" "$ex/greeter_client/main.go"
-  local goenv=(env GO111MODULE=off GOPATH="$gp:$GOCODE" GOCACHE="$CACHE/gocache" HOME="$CACHE/home"
-               GOFLAGS= CGO_ENABLED=0 GOPROXY=off)
-  mkdir -p "$CACHE/home"
-  if ! (cd "$ex/greeter_client" && "${goenv[@]}" go build -o "$CACHE/$1.new" .); then
-    # The shipped stubs do not build against this grpc-go: regenerate them from our proto.
-    echo "regenerating the helloworld stubs from proto/helloworld.proto"
-    rm -f "$ex"/helloworld/*.pb.go
-    protoc -I"$HOST_SOURCE_DIR/proto" --go_out="$ex/helloworld" --go_opt=paths=source_relative \
-      --go-grpc_out="$ex/helloworld" --go-grpc_opt=paths=source_relative \
-      "$HOST_SOURCE_DIR/proto/helloworld.proto"
-    (cd "$ex/greeter_client" && "${goenv[@]}" go build -o "$CACHE/$1.new" .)
-  fi
-  mv "$CACHE/$1.new" "$CACHE/$1"
-}
-
 mkdir -p "$CACHE"
 main_go=$EXAMPLE/greeter_client/main.go
-[ -x "$CACHE/greeter_client" ] || go_build greeter_client "$main_go"
+[ -x "$CACHE/greeter_client" ] || go_build greeter_client greeter_client "$main_go"
 
 if [ -z "${GREETER_NO_NETNS:-}" ] && command -v unshare >/dev/null && command -v ip >/dev/null &&
    unshare -rn ip link set lo up 2>/dev/null; then
@@ -126,13 +97,5 @@ if [ -z "${GREETER_NO_NETNS:-}" ] && command -v unshare >/dev/null && command -v
 fi
 
 echo "no private network namespace here: using a copy of greeter_client whose address comes from \$GREETER_ADDRESS"
-if [ ! -x "$CACHE/greeter_client_addr" ]; then
-  patched=$CACHE/main_addr.go
-  sed -e 's/^\taddress\( *\)= "localhost:50051"/\tdefaultAddress = "localhost:50051"/' \
-      -e '/^func main() {/i var address = func() string {\n\tif a := os.Getenv("GREETER_ADDRESS"); a != "" {\n\t\treturn a\n\t}\n\treturn defaultAddress\n}()\n' \
-      "$main_go" >"$patched"
-  grep -q 'defaultAddress = "localhost:50051"' "$patched" && grep -q GREETER_ADDRESS "$patched" ||
-    fail "could not make the example's address overridable: $main_go changed?"
-  go_build greeter_client_addr "$patched"
-fi
+build_greeter_client_addr || fail "could not make the example's address overridable: $main_go changed?"
 exec bash "$0" --serve-and-greet 0 patched

@@ -49,6 +49,8 @@
 ---@field code integer    the status code, a value of grpc.status
 ---@field message string  the status message
 ---@field details grpc.Any[]? the details given to grpc.error, if any
+---@field target string? for a status an outbound call raised: the client's target
+---@field method string? for a status an outbound call raised: the method it called
 
 ---The call a handler serves: the handler's second argument (unary, server streaming) or its
 ---only one (client and bidi streaming). Valid only while its handler runs: a call object kept
@@ -67,7 +69,78 @@ local Call = {}
 ---Raises `CANCELLED`/`DEADLINE_EXCEEDED` when the call was cancelled or its deadline passed.
 ---Only from the handler's own coroutine, not from a nested coroutine.
 ---@async
+---@---Options of grpc.client, defaults for each of its calls.
+---@class grpc.ClientOptions
+---@field tls (boolean|{ca: string?, cert: string?, key: string?})? TLS: `true` checks the server against the system's roots; `ca` against those of a PEM file; `cert` and `key` add a client certificate
+---@field authority string? the `:authority` sent, and the name the server's certificate must have
+---@field metadata table<string, string>? sent with every call
+---@field timeout number? seconds each call may take
+
+---Options of one outbound call.
+---@class grpc.CallOptions
+---@field metadata table<string, string>? added to the client's
+---@field timeout number? seconds; the incoming call's deadline applies anyway
+
+---The response metadata of an outbound unary call.
+---@class grpc.CallInfo
+---@field headers table<string, string>?
+---@field trailers table<string, string>?
+
+---A client of another gRPC service. Calls suspend only the handler.
+---@class grpc.Client
+local Client = {}
+
+---Calls a unary method (`"pkg.Service/Method"` of a loaded protoset). A status other than OK
+---raises a grpc.Error with the server's code, message and details.
+---@async
+---@param method string
+---@param request grpc.Message?
+---@param opts grpc.CallOptions?
+---@return grpc.Message reply
+---@return grpc.CallInfo info
+function Client:call(method, request, opts) end
+
+---Opens a call of a streaming method (server, client or bidi streaming).
+---@param method string
+---@param opts grpc.CallOptions?
+---@return grpc.Stream
+function Client:stream(method, opts) end
+
+---An outbound streaming call, usable only by the handler that opened it; cancelled when that
+---handler ends.
+---@class grpc.Stream
+---@field headers table<string, string>? the server's headers, once they came
+---@field trailers table<string, string>? the server's trailers, once the call ended
+local Stream = {}
+
+---Sends one request; suspends while the one before it is still on its way.
+---@async
+---@param msg grpc.Message
+function Stream:send(msg) end
+
+---No more requests (the client's half-close).
+function Stream:close_send() end
+
+---The next reply, or nil once the server ended with OK; raises a grpc.Error on another status.
+---@async
 ---@return grpc.Message?
+function Stream:recv() end
+
+---An iterator over the replies.
+---@return fun(): grpc.Message?
+function Stream:messages() end
+
+---Ends the call now; the server sees it cancelled.
+function Stream:cancel() end
+
+---A client of the gRPC service at target (`"host:port"`, `"dns:///name:port"`, `"unix:/path"`).
+---Connects nothing: the worker's channel to the target is made on the first call and reused.
+---@param target string
+---@param opts grpc.ClientOptions?
+---@return grpc.Client
+function grpc.client(target, opts) end
+
+return grpc.Message?
 function Call:recv() end
 
 ---An iterator over the request messages, for `for req in call:messages() do ... end`;
@@ -171,37 +244,463 @@ function grpc.encode(type_name, msg) end
 ---Raises a plain error on bad bytes or an unknown type.
 ---@param type_name string
 ---@param bytes string
----@return grpc.Message
+---@---Options of grpc.client, defaults for each of its calls.
+---@class grpc.ClientOptions
+---@field tls (boolean|{ca: string?, cert: string?, key: string?})? TLS: `true` checks the server against the system's roots; `ca` against those of a PEM file; `cert` and `key` add a client certificate
+---@field authority string? the `:authority` sent, and the name the server's certificate must have
+---@field metadata table<string, string>? sent with every call
+---@field timeout number? seconds each call may take
+
+---Options of one outbound call.
+---@class grpc.CallOptions
+---@field metadata table<string, string>? added to the client's
+---@field timeout number? seconds; the incoming call's deadline applies anyway
+
+---The response metadata of an outbound unary call.
+---@class grpc.CallInfo
+---@field headers table<string, string>?
+---@field trailers table<string, string>?
+
+---A client of another gRPC service. Calls suspend only the handler.
+---@class grpc.Client
+local Client = {}
+
+---Calls a unary method (`"pkg.Service/Method"` of a loaded protoset). A status other than OK
+---raises a grpc.Error with the server's code, message and details.
+---@async
+---@param method string
+---@param request grpc.Message?
+---@param opts grpc.CallOptions?
+---@return grpc.Message reply
+---@return grpc.CallInfo info
+function Client:call(method, request, opts) end
+
+---Opens a call of a streaming method (server, client or bidi streaming).
+---@param method string
+---@param opts grpc.CallOptions?
+---@return grpc.Stream
+function Client:stream(method, opts) end
+
+---An outbound streaming call, usable only by the handler that opened it; cancelled when that
+---handler ends.
+---@class grpc.Stream
+---@field headers table<string, string>? the server's headers, once they came
+---@field trailers table<string, string>? the server's trailers, once the call ended
+local Stream = {}
+
+---Sends one request; suspends while the one before it is still on its way.
+---@async
+---@param msg grpc.Message
+function Stream:send(msg) end
+
+---No more requests (the client's half-close).
+function Stream:close_send() end
+
+---The next reply, or nil once the server ended with OK; raises a grpc.Error on another status.
+---@async
+---@return grpc.Message?
+function Stream:recv() end
+
+---An iterator over the replies.
+---@return fun(): grpc.Message?
+function Stream:messages() end
+
+---Ends the call now; the server sees it cancelled.
+function Stream:cancel() end
+
+---A client of the gRPC service at target (`"host:port"`, `"dns:///name:port"`, `"unix:/path"`).
+---Connects nothing: the worker's channel to the target is made on the first call and reused.
+---@param target string
+---@param opts grpc.ClientOptions?
+---@return grpc.Client
+function grpc.client(target, opts) end
+
+return grpc.Message
 function grpc.decode(type_name, bytes) end
 
 ---Packs `msg` of type `type_name` into a google.protobuf.Any table
 ---(`{type_url = "type.googleapis.com/<type>", value = <bytes>}`), as grpc.error's details take.
 ---@param type_name string
 ---@param msg grpc.Message
----@return grpc.Any
+---@---Options of grpc.client, defaults for each of its calls.
+---@class grpc.ClientOptions
+---@field tls (boolean|{ca: string?, cert: string?, key: string?})? TLS: `true` checks the server against the system's roots; `ca` against those of a PEM file; `cert` and `key` add a client certificate
+---@field authority string? the `:authority` sent, and the name the server's certificate must have
+---@field metadata table<string, string>? sent with every call
+---@field timeout number? seconds each call may take
+
+---Options of one outbound call.
+---@class grpc.CallOptions
+---@field metadata table<string, string>? added to the client's
+---@field timeout number? seconds; the incoming call's deadline applies anyway
+
+---The response metadata of an outbound unary call.
+---@class grpc.CallInfo
+---@field headers table<string, string>?
+---@field trailers table<string, string>?
+
+---A client of another gRPC service. Calls suspend only the handler.
+---@class grpc.Client
+local Client = {}
+
+---Calls a unary method (`"pkg.Service/Method"` of a loaded protoset). A status other than OK
+---raises a grpc.Error with the server's code, message and details.
+---@async
+---@param method string
+---@param request grpc.Message?
+---@param opts grpc.CallOptions?
+---@return grpc.Message reply
+---@return grpc.CallInfo info
+function Client:call(method, request, opts) end
+
+---Opens a call of a streaming method (server, client or bidi streaming).
+---@param method string
+---@param opts grpc.CallOptions?
+---@return grpc.Stream
+function Client:stream(method, opts) end
+
+---An outbound streaming call, usable only by the handler that opened it; cancelled when that
+---handler ends.
+---@class grpc.Stream
+---@field headers table<string, string>? the server's headers, once they came
+---@field trailers table<string, string>? the server's trailers, once the call ended
+local Stream = {}
+
+---Sends one request; suspends while the one before it is still on its way.
+---@async
+---@param msg grpc.Message
+function Stream:send(msg) end
+
+---No more requests (the client's half-close).
+function Stream:close_send() end
+
+---The next reply, or nil once the server ended with OK; raises a grpc.Error on another status.
+---@async
+---@return grpc.Message?
+function Stream:recv() end
+
+---An iterator over the replies.
+---@return fun(): grpc.Message?
+function Stream:messages() end
+
+---Ends the call now; the server sees it cancelled.
+function Stream:cancel() end
+
+---A client of the gRPC service at target (`"host:port"`, `"dns:///name:port"`, `"unix:/path"`).
+---Connects nothing: the worker's channel to the target is made on the first call and reused.
+---@param target string
+---@param opts grpc.ClientOptions?
+---@return grpc.Client
+function grpc.client(target, opts) end
+
+return grpc.Any
 function grpc.any_pack(type_name, msg) end
 
 ---Unpacks a google.protobuf.Any table: the type name (after the last `/` of type_url) and the
 ---decoded message. Raises on an unknown type.
 ---@param any grpc.Any
 ---@return string type_name
----@return grpc.Message msg
+---@---Options of grpc.client, defaults for each of its calls.
+---@class grpc.ClientOptions
+---@field tls (boolean|{ca: string?, cert: string?, key: string?})? TLS: `true` checks the server against the system's roots; `ca` against those of a PEM file; `cert` and `key` add a client certificate
+---@field authority string? the `:authority` sent, and the name the server's certificate must have
+---@field metadata table<string, string>? sent with every call
+---@field timeout number? seconds each call may take
+
+---Options of one outbound call.
+---@class grpc.CallOptions
+---@field metadata table<string, string>? added to the client's
+---@field timeout number? seconds; the incoming call's deadline applies anyway
+
+---The response metadata of an outbound unary call.
+---@class grpc.CallInfo
+---@field headers table<string, string>?
+---@field trailers table<string, string>?
+
+---A client of another gRPC service. Calls suspend only the handler.
+---@class grpc.Client
+local Client = {}
+
+---Calls a unary method (`"pkg.Service/Method"` of a loaded protoset). A status other than OK
+---raises a grpc.Error with the server's code, message and details.
+---@async
+---@param method string
+---@param request grpc.Message?
+---@param opts grpc.CallOptions?
+---@return grpc.Message reply
+---@return grpc.CallInfo info
+function Client:call(method, request, opts) end
+
+---Opens a call of a streaming method (server, client or bidi streaming).
+---@param method string
+---@param opts grpc.CallOptions?
+---@return grpc.Stream
+function Client:stream(method, opts) end
+
+---An outbound streaming call, usable only by the handler that opened it; cancelled when that
+---handler ends.
+---@class grpc.Stream
+---@field headers table<string, string>? the server's headers, once they came
+---@field trailers table<string, string>? the server's trailers, once the call ended
+local Stream = {}
+
+---Sends one request; suspends while the one before it is still on its way.
+---@async
+---@param msg grpc.Message
+function Stream:send(msg) end
+
+---No more requests (the client's half-close).
+function Stream:close_send() end
+
+---The next reply, or nil once the server ended with OK; raises a grpc.Error on another status.
+---@async
+---@return grpc.Message?
+function Stream:recv() end
+
+---An iterator over the replies.
+---@return fun(): grpc.Message?
+function Stream:messages() end
+
+---Ends the call now; the server sees it cancelled.
+function Stream:cancel() end
+
+---A client of the gRPC service at target (`"host:port"`, `"dns:///name:port"`, `"unix:/path"`).
+---Connects nothing: the worker's channel to the target is made on the first call and reused.
+---@param target string
+---@param opts grpc.ClientOptions?
+---@return grpc.Client
+function grpc.client(target, opts) end
+
+return grpc.Message msg
 function grpc.any_unpack(any) end
 
 ---A google.protobuf.Timestamp table: now, or `seconds` after the Unix epoch (a number; nanos
 ---always 0..999999999).
 ---@param seconds? number
----@return grpc.Time
+---@---Options of grpc.client, defaults for each of its calls.
+---@class grpc.ClientOptions
+---@field tls (boolean|{ca: string?, cert: string?, key: string?})? TLS: `true` checks the server against the system's roots; `ca` against those of a PEM file; `cert` and `key` add a client certificate
+---@field authority string? the `:authority` sent, and the name the server's certificate must have
+---@field metadata table<string, string>? sent with every call
+---@field timeout number? seconds each call may take
+
+---Options of one outbound call.
+---@class grpc.CallOptions
+---@field metadata table<string, string>? added to the client's
+---@field timeout number? seconds; the incoming call's deadline applies anyway
+
+---The response metadata of an outbound unary call.
+---@class grpc.CallInfo
+---@field headers table<string, string>?
+---@field trailers table<string, string>?
+
+---A client of another gRPC service. Calls suspend only the handler.
+---@class grpc.Client
+local Client = {}
+
+---Calls a unary method (`"pkg.Service/Method"` of a loaded protoset). A status other than OK
+---raises a grpc.Error with the server's code, message and details.
+---@async
+---@param method string
+---@param request grpc.Message?
+---@param opts grpc.CallOptions?
+---@return grpc.Message reply
+---@return grpc.CallInfo info
+function Client:call(method, request, opts) end
+
+---Opens a call of a streaming method (server, client or bidi streaming).
+---@param method string
+---@param opts grpc.CallOptions?
+---@return grpc.Stream
+function Client:stream(method, opts) end
+
+---An outbound streaming call, usable only by the handler that opened it; cancelled when that
+---handler ends.
+---@class grpc.Stream
+---@field headers table<string, string>? the server's headers, once they came
+---@field trailers table<string, string>? the server's trailers, once the call ended
+local Stream = {}
+
+---Sends one request; suspends while the one before it is still on its way.
+---@async
+---@param msg grpc.Message
+function Stream:send(msg) end
+
+---No more requests (the client's half-close).
+function Stream:close_send() end
+
+---The next reply, or nil once the server ended with OK; raises a grpc.Error on another status.
+---@async
+---@return grpc.Message?
+function Stream:recv() end
+
+---An iterator over the replies.
+---@return fun(): grpc.Message?
+function Stream:messages() end
+
+---Ends the call now; the server sees it cancelled.
+function Stream:cancel() end
+
+---A client of the gRPC service at target (`"host:port"`, `"dns:///name:port"`, `"unix:/path"`).
+---Connects nothing: the worker's channel to the target is made on the first call and reused.
+---@param target string
+---@param opts grpc.ClientOptions?
+---@return grpc.Client
+function grpc.client(target, opts) end
+
+return grpc.Time
 function grpc.timestamp(seconds) end
 
 ---A google.protobuf.Duration table of `seconds` (nanos has the sign of seconds).
 ---@param seconds number
----@return grpc.Time
+---@---Options of grpc.client, defaults for each of its calls.
+---@class grpc.ClientOptions
+---@field tls (boolean|{ca: string?, cert: string?, key: string?})? TLS: `true` checks the server against the system's roots; `ca` against those of a PEM file; `cert` and `key` add a client certificate
+---@field authority string? the `:authority` sent, and the name the server's certificate must have
+---@field metadata table<string, string>? sent with every call
+---@field timeout number? seconds each call may take
+
+---Options of one outbound call.
+---@class grpc.CallOptions
+---@field metadata table<string, string>? added to the client's
+---@field timeout number? seconds; the incoming call's deadline applies anyway
+
+---The response metadata of an outbound unary call.
+---@class grpc.CallInfo
+---@field headers table<string, string>?
+---@field trailers table<string, string>?
+
+---A client of another gRPC service. Calls suspend only the handler.
+---@class grpc.Client
+local Client = {}
+
+---Calls a unary method (`"pkg.Service/Method"` of a loaded protoset). A status other than OK
+---raises a grpc.Error with the server's code, message and details.
+---@async
+---@param method string
+---@param request grpc.Message?
+---@param opts grpc.CallOptions?
+---@return grpc.Message reply
+---@return grpc.CallInfo info
+function Client:call(method, request, opts) end
+
+---Opens a call of a streaming method (server, client or bidi streaming).
+---@param method string
+---@param opts grpc.CallOptions?
+---@return grpc.Stream
+function Client:stream(method, opts) end
+
+---An outbound streaming call, usable only by the handler that opened it; cancelled when that
+---handler ends.
+---@class grpc.Stream
+---@field headers table<string, string>? the server's headers, once they came
+---@field trailers table<string, string>? the server's trailers, once the call ended
+local Stream = {}
+
+---Sends one request; suspends while the one before it is still on its way.
+---@async
+---@param msg grpc.Message
+function Stream:send(msg) end
+
+---No more requests (the client's half-close).
+function Stream:close_send() end
+
+---The next reply, or nil once the server ended with OK; raises a grpc.Error on another status.
+---@async
+---@return grpc.Message?
+function Stream:recv() end
+
+---An iterator over the replies.
+---@return fun(): grpc.Message?
+function Stream:messages() end
+
+---Ends the call now; the server sees it cancelled.
+function Stream:cancel() end
+
+---A client of the gRPC service at target (`"host:port"`, `"dns:///name:port"`, `"unix:/path"`).
+---Connects nothing: the worker's channel to the target is made on the first call and reused.
+---@param target string
+---@param opts grpc.ClientOptions?
+---@return grpc.Client
+function grpc.client(target, opts) end
+
+return grpc.Time
 function grpc.duration(seconds) end
 
 ---A Timestamp or Duration table back to seconds, as a number.
 ---@param t grpc.Time
 ---@return number
 function grpc.seconds(t) end
+
+---Options of grpc.client, defaults for each of its calls.
+---@class grpc.ClientOptions
+---@field tls (boolean|{ca: string?, cert: string?, key: string?})? TLS: `true` checks the server against the system's roots; `ca` against those of a PEM file; `cert` and `key` add a client certificate
+---@field authority string? the `:authority` sent, and the name the server's certificate must have
+---@field metadata table<string, string>? sent with every call
+---@field timeout number? seconds each call may take
+
+---Options of one outbound call.
+---@class grpc.CallOptions
+---@field metadata table<string, string>? added to the client's
+---@field timeout number? seconds; the incoming call's deadline applies anyway
+
+---The response metadata of an outbound unary call.
+---@class grpc.CallInfo
+---@field headers table<string, string>?
+---@field trailers table<string, string>?
+
+---A client of another gRPC service. Calls suspend only the handler.
+---@class grpc.Client
+local Client = {}
+
+---Calls a unary method (`"pkg.Service/Method"` of a loaded protoset). A status other than OK
+---raises a grpc.Error with the server's code, message and details.
+---@async
+---@param method string
+---@param request grpc.Message?
+---@param opts grpc.CallOptions?
+---@return grpc.Message reply
+---@return grpc.CallInfo info
+function Client:call(method, request, opts) end
+
+---Opens a call of a streaming method (server, client or bidi streaming).
+---@param method string
+---@param opts grpc.CallOptions?
+---@return grpc.Stream
+function Client:stream(method, opts) end
+
+---An outbound streaming call, usable only by the handler that opened it; cancelled when that
+---handler ends.
+---@class grpc.Stream
+---@field headers table<string, string>? the server's headers, once they came
+---@field trailers table<string, string>? the server's trailers, once the call ended
+local Stream = {}
+
+---Sends one request; suspends while the one before it is still on its way.
+---@async
+---@param msg grpc.Message
+function Stream:send(msg) end
+
+---No more requests (the client's half-close).
+function Stream:close_send() end
+
+---The next reply, or nil once the server ended with OK; raises a grpc.Error on another status.
+---@async
+---@return grpc.Message?
+function Stream:recv() end
+
+---An iterator over the replies.
+---@return fun(): grpc.Message?
+function Stream:messages() end
+
+---Ends the call now; the server sees it cancelled.
+function Stream:cancel() end
+
+---A client of the gRPC service at target (`"host:port"`, `"dns:///name:port"`, `"unix:/path"`).
+---Connects nothing: the worker's channel to the target is made on the first call and reused.
+---@param target string
+---@param opts grpc.ClientOptions?
+---@return grpc.Client
+function grpc.client(target, opts) end
 
 return grpc

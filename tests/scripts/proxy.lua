@@ -6,18 +6,23 @@ local M = { service = "outboundtest.Proxy" }
 -- One client per target and CA, made on first use and kept: channels are the worker's.
 local clients = {}
 
+-- The client options the request metadata asks for.
+local function options(md)
+  local opts = { metadata = { ["x-forwarded-by"] = "proxy" } }
+  if md["x-tls-ca"] then
+    opts.tls = { ca = md["x-tls-ca"], cert = md["x-tls-cert"], key = md["x-tls-key"] }
+    opts.authority = md["x-authority"]
+  end
+  return opts
+end
+
 local function backend(call)
-  local target = assert(call.metadata["x-backend"], "x-backend metadata missing")
-  local ca = call.metadata["x-tls-ca"]
-  local key = target .. "|" .. (ca or "")
+  local md = call.metadata
+  local target = assert(md["x-backend"], "x-backend metadata missing")
+  local key = table.concat({ target, md["x-tls-ca"] or "", md["x-tls-cert"] or "", md["x-authority"] or "" }, "|")
   local c = clients[key]
   if not c then
-    local opts = { metadata = { ["x-forwarded-by"] = "proxy" } }
-    if ca then
-      opts.tls = { ca = ca }
-      opts.authority = call.metadata["x-authority"]
-    end
-    c = grpc.client(target, opts)
+    c = grpc.client(target, options(md))
     clients[key] = c
   end
   return c
@@ -94,6 +99,15 @@ local probes = {
   bad_metadata = function(c) c:call("hosttest.Test/Echo", {}, { metadata = { ["Bad Key"] = "v" } }) end,
   bad_timeout = function(c) c:call("hosttest.Test/Echo", {}, { timeout = -1 }) end,
   call = function(c) c:call("hosttest.Test/Echo", { text = "probe" }, { timeout = 5 }) end,
+  call_short = function(c) c:call("hosttest.Test/Echo", { text = "probe" }, { timeout = 0.5 }) end,
+  -- Opens a stream, reads its first reply and returns with the stream open: the host cancels it.
+  abandon = function(c, req)
+    local s = c:stream("hosttest.Test/SleepForever")
+    s:send({ tag = req.tag })
+    s:close_send()
+    assert(s:recv(), "no first reply")
+    return true
+  end,
   send_after_close = function(c)
     local s = c:stream("hosttest.Test/Sum")
     s:close_send()
@@ -106,18 +120,9 @@ local probes = {
   end,
 }
 
-local function probe_client(req, call)
-  if req.mode:sub(1, 4) == "tls_" then
-    return grpc.client(req.target, { tls = { ca = call.metadata["x-tls-ca"] or "/no/such/ca.pem" } })
-  end
-  return grpc.client(req.target)
-end
-
-probes.tls_call = probes.call
-
 function M.Probe(req, call)
   local run = assert(probes[req.mode], "no such probe: " .. req.mode)
-  local ok, err = pcall(run, probe_client(req, call))
+  local ok, err = pcall(run, grpc.client(req.target, options(call.metadata)), req)
   if ok then return { ok = true } end
   if type(err) == "table" then
     return { code = err.code, message = err.message, text = tostring(err), target = err.target,
