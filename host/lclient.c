@@ -184,16 +184,19 @@ static int64_t timeout_ns(lua_Number a, lua_Number b) {
 
 /*
 ** [-0, +0, error] Starts method m from c's handler: the client at 1, the
-** options at opts (0 for none). request: the unary request (taken), or NULL.
+** options at opts (0 for none), the request of a unary call at request (0
+** for a stream). The request is encoded last: nothing may raise between
+** its bytes and client_call_start, which takes them.
 */
-static client_call *start(lua_State *L, call *c, const schema_method *m, int opts, grpc_byte_buffer *request,
+static client_call *start(lua_State *L, call *c, const schema_method *m, int opts, int request,
                           client_call **handle, const char *what) {
   lclient *cl = check_client(L);
   lua_Number timeout = opts != 0 ? opt_timeout(L, opts, what) : HUGE_VAL;
   metadata_list *md = push_metadata(L, c, opts, what);
+  grpc_byte_buffer *bb = request != 0 ? encode_request(L, request, cl->t.target, m, what) : NULL;
   grpc_status_code code;
   char err[ERR_MAX];
-  client_call *cc = client_call_start(c, &cl->t, m->path, md, request, timeout_ns(timeout, cl->timeout),
+  client_call *cc = client_call_start(c, &cl->t, m->path, md, bb, timeout_ns(timeout, cl->timeout),
                                       handle, &code, err, sizeof err);
   lua_pop(L, 1);                    /* the metadata's box, emptied */
   if (cc == NULL) lstatus_raise(L, code, "%s %s %s: %s", what, cl->t.target, m->path, err);
@@ -315,8 +318,7 @@ static int lclient_call(lua_State *L) {
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
   lua_settop(L, 4);
   if (call_cancelled(c)) return lcall_raise_cancelled(L, c);
-  grpc_byte_buffer *request = encode_request(L, 3, check_client(L)->t.target, m, "client:call");
-  client_call *cc = start(L, c, m, lua_istable(L, 4) ? 4 : 0, request, NULL, "client:call");
+  client_call *cc = start(L, c, m, lua_istable(L, 4) ? 4 : 0, 3, NULL, "client:call");
   if (client_call_wait(cc, CLIENT_REPLY)) return lua_yieldk(L, 0, (lua_KContext)cc, call_k);
   return call_k(L, LUA_OK, (lua_KContext)cc);
 }
@@ -358,7 +360,7 @@ static int lclient_stream(lua_State *L) {
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
   luaL_setmetatable(L, STREAM_MT);
-  start(L, c, m, lua_istable(L, 3) ? 3 : 0, NULL, &s->cc, "client:stream");
+  start(L, c, m, lua_istable(L, 3) ? 3 : 0, 0, &s->cc, "client:stream");
   return 1;
 }
 
