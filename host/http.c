@@ -99,8 +99,9 @@ static void complete(http_request *r) {
   r->done(r);
 }
 
-static void fail_request(http_request *r, const char *err) {
+static void fail_request(http_request *r, http_failure failure, const char *err) {
   r->status = 0;
+  r->failure = failure;
   snprintf(r->error, sizeof r->error, "%s", err);
   complete(r);
 }
@@ -109,7 +110,7 @@ static void fail_request(http_request *r, const char *err) {
 static void time_out(http_request *r, const char *what, double seconds) {
   char err[HTTP_ERROR_MAX];
   snprintf(err, sizeof err, "%s after %g s", what, seconds);
-  fail_request(r, err);
+  fail_request(r, HTTP_FAILED_TIMEOUT, err);
 }
 
 /* }====== */
@@ -247,7 +248,7 @@ static void connect_now(http_conn *c) {
   char err[HTTP_ERROR_MAX];
   if (p->tls && (ctx = tls_context(p->engine->tls, p->ca, p->insecure, err, sizeof err)) == NULL) {
     drop_conn(r);
-    return fail_request(r, err);
+    return fail_request(r, HTTP_FAILED_NETWORK, err);
   }
   conn_connect(c, &p->addrs, ctx, r);
 }
@@ -272,7 +273,7 @@ static void on_resolved(void *arg, const resolve_result *res, const char *err) {
     }
     http_request *r = c->req;
     drop_conn(r);
-    fail_request(r, msg);
+    fail_request(r, HTTP_FAILED_NETWORK, msg);
   }
 }
 
@@ -298,13 +299,13 @@ static void dispatch(http_request *r, bool fresh) {
     r->conn = c;
     return conn_send(c, r);
   }
-  if ((c = new_conn(p)) == NULL) return fail_request(r, "out of memory");
+  if ((c = new_conn(p)) == NULL) return fail_request(r, HTTP_FAILED_NETWORK, "out of memory");
   r->conn = c;
   c->req = r;
   int64_t limit = (int64_t)(r->connect_timeout * NS_PER_S);
   if (limit > 0 && ioloop_arm(&p->engine->loop, &c->timer, timer_now() + limit) != 0) {
     drop_conn(r);
-    return fail_request(r, "out of memory");
+    return fail_request(r, HTTP_FAILED_NETWORK, "out of memory");
   }
   need_addresses(c);
 }
@@ -325,6 +326,7 @@ static void on_conn_ended(http_conn *c, const char *err) {
   else discard(c);
   if (!retry) return complete(r);
   r->retried = true;
+  r->failure = HTTP_FAILED_NOT;
   r->headers.len = r->body.len = r->n_headers = 0;
   dispatch(r, true);
 }
@@ -361,10 +363,10 @@ static void link_running(http_engine *e, http_request *r) {
 
 static void start(http_engine *e, http_request *r) {
   link_running(e, r);
-  if (r->cancel) return fail_request(r, "cancelled");
+  if (r->cancel) return fail_request(r, HTTP_FAILED_CANCELLED, "cancelled");
   if (r->deadline <= timer_now()) return time_out(r, "timed out", r->timeout);
   if (ioloop_arm(&e->loop, &r->timer, r->deadline) != 0 || (r->pool = find_pool(e, r)) == NULL)
-    return fail_request(r, "out of memory");
+    return fail_request(r, HTTP_FAILED_NETWORK, "out of memory");
   dispatch(r, false);
 }
 
@@ -395,7 +397,7 @@ static void take_cancels(http_engine *e) {
   for (http_request *r = list, *next; r != NULL; r = next) {
     next = r->next;
     drop_conn(r);
-    fail_request(r, "cancelled");
+    fail_request(r, HTTP_FAILED_CANCELLED, "cancelled");
   }
 }
 
@@ -416,7 +418,7 @@ static void stop_all(http_engine *e) {
   while (e->running != NULL) {
     http_request *r = e->running;
     drop_conn(r);
-    fail_request(r, "the host is stopping");
+    fail_request(r, HTTP_FAILED_CANCELLED, "the host is stopping");
   }
   for (http_pool *p = e->pools; p != NULL; p = p->next) {
     http_conn *c;

@@ -37,6 +37,15 @@ typedef struct http_engine http_engine;
 struct http_pool;
 struct http_conn;
 
+/* What kind of failure ended a request without a response. */
+typedef enum http_failure {
+  HTTP_FAILED_NOT,                  /* a response came */
+  HTTP_FAILED_NETWORK,              /* DNS, connecting, TLS, a reset, a bad response */
+  HTTP_FAILED_TIMEOUT,              /* its timeout or connect timeout */
+  HTTP_FAILED_TOO_LARGE,            /* the body passed max_response_bytes */
+  HTTP_FAILED_CANCELLED             /* http_cancel, or the engine stopping */
+} http_failure;
+
 typedef struct http_buf {
   char *data;
   size_t len;
@@ -54,6 +63,7 @@ typedef struct http_request {
 
   /* The outcome, for the owner after done. */
   int status;                       /* the response's status; 0: failed, r->error says why */
+  http_failure failure;
   char error[HTTP_ERROR_MAX];
   http_buf headers;                 /* name NUL value NUL ..., names lower-case, in arrival order */
   size_t n_headers;

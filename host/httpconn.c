@@ -54,6 +54,7 @@ static void fail(http_conn *c, const char *err) {
   conn_close(c);
   if (err != c->req->error) snprintf(c->req->error, sizeof c->req->error, "%s", err);
   c->req->status = 0;
+  if (c->req->failure == HTTP_FAILED_NOT) c->req->failure = HTTP_FAILED_NETWORK;
   c->ended(c, c->req->error);
 }
 
@@ -109,6 +110,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
 }
 
 static const char *too_large(http_conn *c) {
+  c->req->failure = HTTP_FAILED_TOO_LARGE;
   snprintf(c->req->error, sizeof c->req->error, "response larger than --max-message-bytes (%zu)",
            c->req->max_response_bytes);
   return c->req->error;
