@@ -2,6 +2,7 @@
 
     with HttpServer() as srv:                     # http://127.0.0.1:srv.port
     with HttpServer(tls=TestCA(tmpdir)) as srv:   # https, a certificate for localhost from the CA
+    class T(ServersTestCase): ...                 # self.http and self.https for each test
 
 One asyncio loop on a thread of its own serves every connection, so a few hundred requests
 waiting at once cost nothing. What it has seen (connections accepted, closed, requests) is
@@ -26,11 +27,14 @@ kept for the tests to read. Routes, by path (query arguments in brackets):
 import asyncio
 import json
 import os
+import shutil
 import socket
 import ssl
 import struct
 import subprocess
+import tempfile
 import threading
+import unittest
 import urllib.parse
 
 
@@ -267,3 +271,34 @@ class FullBacklog:
         for s in self.fillers:
             s.close()
         self.sock.close()
+
+
+def closed_port():
+    """A port of 127.0.0.1 that nothing listens on."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class ServersTestCase(unittest.TestCase):
+    """A test CA (self.ca, in self.tmp) for the class; an HTTP server (self.http) and an HTTPS
+    server with a certificate of the CA (self.https) for each test."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="httptest-")
+        cls.ca = TestCA(cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, True)
+
+    def setUp(self):
+        self.http = HttpServer().__enter__()
+        self.https = HttpServer(tls=self.ca).__enter__()
+
+    def tearDown(self):
+        self.http.__exit__(None, None, None)
+        self.https.__exit__(None, None, None)

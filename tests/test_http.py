@@ -4,17 +4,14 @@ responses, keep-alive, 500 requests at once on one worker, every failure as the 
 TLS, --outbound, --max-outbound, a hot edit, cancellation and SIGTERM with requests in flight."""
 
 import os
-import shutil
 import signal
-import socket
-import tempfile
 import time
 import unittest
 
 import grpc
 
 from harness import SANITIZED, Host, pb, rpc, run_host_once, wait_until
-from httpserver import FullBacklog, HttpServer, TestCA
+from httpserver import FullBacklog, ServersTestCase, closed_port
 
 # helloworld.Greeter whose SayHello runs one http.request: name is "op<TAB>url[<TAB>arg]".
 GREETER = r"""
@@ -59,35 +56,14 @@ return M
 """
 
 
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class HttpTest(unittest.TestCase):
+class HttpTest(ServersTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="httphost-")
-        cls.ca = TestCA(cls.tmp)
+        super().setUpClass()
         cls.scripts = os.path.join(cls.tmp, "scripts")
         os.mkdir(cls.scripts)
         with open(os.path.join(cls.scripts, "greeter.lua"), "w") as f:
             f.write(GREETER)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, True)
-
-    def setUp(self):
-        self.http = HttpServer().__enter__()
-        self.https = HttpServer(tls=self.ca).__enter__()
-
-    def tearDown(self):
-        self.http.__exit__(None, None, None)
-        self.https.__exit__(None, None, None)
 
     def host(self, *args, **kw):
         return Host(scripts=self.scripts, workers=1, args=["--max-streams", "1000"] + list(args), **kw)
@@ -102,6 +78,15 @@ class HttpTest(unittest.TestCase):
         message, code, details = self.say(host, *parts)
         self.assertEqual(code, grpc.StatusCode.OK, details)
         self.assertEqual(message, expected)
+
+    def in_flight(self, host, n, *parts, timeout=30):
+        """n calls of SayHello("op\turl...") whose requests have all reached the HTTP server."""
+        stub = pb.helloworld_grpc.GreeterStub(host.channel())
+        req = pb.helloworld.HelloRequest(name="\t".join(parts))
+        seen = self.http.count("requests")
+        futures = [stub.SayHello.future(req, timeout=timeout) for _ in range(n)]
+        wait_until(lambda: self.http.count("requests") == seen + n, 10, what="%d requests in flight" % n)
+        return futures
 
     def assertFails(self, host, code, details, *parts):
         message, got, got_details = self.say(host, *parts)
@@ -218,24 +203,17 @@ class HttpTest(unittest.TestCase):
 
     def test_max_outbound_fails_the_next_request_at_once(self):
         with self.host("--max-outbound", "2") as host:
-            stub = pb.helloworld_grpc.GreeterStub(host.channel())
-            slow = pb.helloworld.HelloRequest(name="get\t" + self.http.origin + "/delay?ms=1000")
-            first = [stub.SayHello.future(slow, timeout=30) for _ in range(2)]
-            wait_until(lambda: self.http.count("requests") == 2, 10, what="two requests in flight")
-            resp, code, details, _ = rpc(stub.SayHello, slow)
-            self.assertEqual(code, grpc.StatusCode.RESOURCE_EXHAUSTED)
-            self.assertEqual(details, "http.request %s/delay: more than --max-outbound (2) requests in "
-                             "flight on this worker" % self.http.origin)
+            first = self.in_flight(host, 2, "get", self.http.origin + "/delay?ms=1000")
+            self.assertFails(host, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                             "http.request %s/delay: more than --max-outbound (2) requests in flight on "
+                             "this worker" % self.http.origin, "get", self.http.origin + "/delay?ms=1000")
             self.assertEqual([f.result().message for f in first], ["200|slept"] * 2)
             self.assertSays(host, "200|slept", "get", self.http.origin + "/delay?ms=1")
 
     # --- the host's life around requests in flight --------------------------------------
     def test_hot_edit_with_requests_in_flight(self):
         with self.host(watch=True) as host:
-            stub = pb.helloworld_grpc.GreeterStub(host.channel())
-            req = pb.helloworld.HelloRequest(name="version\t" + self.http.origin + "/delay?ms=1500")
-            futures = [stub.SayHello.future(req, timeout=30) for _ in range(20)]
-            wait_until(lambda: self.http.count("requests") == 20, 10, what="20 requests in flight")
+            futures = self.in_flight(host, 20, "version", self.http.origin + "/delay?ms=1500")
             mark = host.mark()
             path = os.path.join(host.scripts_dir, "greeter.lua")
             with open(path) as f:
@@ -248,12 +226,9 @@ class HttpTest(unittest.TestCase):
 
     def test_a_cancelled_call_drops_its_request(self):
         with self.host() as host:
-            stub = pb.helloworld_grpc.GreeterStub(host.channel())
-            hang = pb.helloworld.HelloRequest(name="timeout\t" + self.http.origin + "/hang\t30")
-            resp, code, details, _ = rpc(stub.SayHello, hang, timeout=0.5)
+            message, code, details = self.say(host, "timeout", self.http.origin + "/hang", "30", timeout=0.5)
             self.assertEqual(code, grpc.StatusCode.DEADLINE_EXCEEDED)
-            f = stub.SayHello.future(hang, timeout=30)
-            wait_until(lambda: self.http.count("requests") == 2, 10, what="the second request")
+            f, = self.in_flight(host, 1, "timeout", self.http.origin + "/hang", "30")
             f.cancel()
             wait_until(lambda: self.http.count("closed") == 2, 10,
                        what="the HTTP server to see both connections closed")
@@ -262,20 +237,14 @@ class HttpTest(unittest.TestCase):
 
     def test_sigterm_waits_for_requests_in_flight(self):
         with self.host() as host:
-            stub = pb.helloworld_grpc.GreeterStub(host.channel())
-            req = pb.helloworld.HelloRequest(name="get\t" + self.http.origin + "/delay?ms=500")
-            futures = [stub.SayHello.future(req, timeout=30) for _ in range(10)]
-            wait_until(lambda: self.http.count("requests") == 10, 10, what="10 requests in flight")
+            futures = self.in_flight(host, 10, "get", self.http.origin + "/delay?ms=500")
             host.send_signal(signal.SIGTERM)
             self.assertEqual({f.result().message for f in futures}, {"200|slept"})
             self.assertEqual(host.stop(), 0, host.output())
 
     def test_sigterm_past_the_grace_period_cancels_requests(self):
         with self.host("--grace-ms", "300") as host:
-            stub = pb.helloworld_grpc.GreeterStub(host.channel())
-            req = pb.helloworld.HelloRequest(name="timeout\t" + self.http.origin + "/hang\t60")
-            futures = [stub.SayHello.future(req, timeout=60) for _ in range(5)]
-            wait_until(lambda: self.http.count("requests") == 5, 10, what="5 requests in flight")
+            futures = self.in_flight(host, 5, "timeout", self.http.origin + "/hang", "60", timeout=60)
             host.send_signal(signal.SIGTERM)
             self.assertEqual(host.stop(), 0, host.output())
             for f in futures:

@@ -6,14 +6,11 @@ flight. Under ASan the program's exit also proves that nothing leaked."""
 
 import json
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
 import unittest
 
 from harness import BUILD_DIR, SANITIZED, SANITIZER_MARKS, wait_until
-from httpserver import FullBacklog, HttpServer, TestCA
+from httpserver import FullBacklog, ServersTestCase, closed_port
 
 PROGRAM = os.path.join(BUILD_DIR, "tests", "http_engine_test")
 
@@ -45,33 +42,12 @@ def headers(result):
     return dict(result["headers"])
 
 
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class EngineTest(unittest.TestCase):
+class EngineTest(ServersTestCase):
     @classmethod
     def setUpClass(cls):
         if not os.path.exists(PROGRAM):
             raise unittest.SkipTest("%s is not built" % PROGRAM)
-        cls.tmp = tempfile.mkdtemp(prefix="httptest-")
-        cls.ca = TestCA(cls.tmp)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, True)
-
-    def setUp(self):
-        self.http = HttpServer().__enter__()
-        self.https = HttpServer(tls=self.ca).__enter__()
-
-    def tearDown(self):
-        self.http.__exit__(None, None, None)
-        self.https.__exit__(None, None, None)
+        super().setUpClass()
 
     def assertFails(self, result, error):
         self.assertEqual(result["status"], 0, result)
