@@ -14,7 +14,8 @@
 ** Failures raise status objects: UNAVAILABLE (DNS, connect, TLS, reset, a bad
 ** response), DEADLINE_EXCEEDED (a timeout), RESOURCE_EXHAUSTED (a reply over
 ** --max-message-bytes, --max-outbound), PERMISSION_DENIED (--outbound); each
-** message names the URL and what failed. A bad argument is a plain error.
+** message names the URL and what failed, and a transport failure is logged
+** (the handler may catch it). A bad argument is a plain error.
 */
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "inbox.h"
 #include "lcall.h"
 #include "lhttp.h"
+#include "log.h"
 #include "lstatus.h"
 #include "lvm.h"
 #include "tag.h"
@@ -219,6 +221,8 @@ static int request_k(lua_State *L, int status, lua_KContext ctx) {
   http_request *r = &w->req;
   if (r->status == 0) {
     grpc_status_code code = failure_code(r->failure);
+    log_line(LOG_WARN, "http.request failed", "method", call_method(lcall_current(L)->call)->path,
+             "url", r->shown, "error", r->error, NULL);
     lua_pushfstring(L, "http.request %s: %s", r->shown, r->error);
     wait_free(w);
     box->w = NULL;

@@ -135,6 +135,10 @@ class HttpTest(ServersTestCase):
             U = grpc.StatusCode
             self.assertFails(host, U.UNAVAILABLE, "http.request http://127.0.0.1:%d/x: connection refused" % port,
                              "get", "http://127.0.0.1:%d/x" % port)
+            line = host.wait_log("http.request failed")
+            for part in ("level=warn", "method=/helloworld.Greeter/SayHello",
+                         "url=http://127.0.0.1:%d/x" % port, 'error="connection refused"'):
+                self.assertIn(part, line)
             self.assertFails(host, U.UNAVAILABLE, "http.request http://no-such-host.invalid/: DNS: no such host",
                              "get", "http://no-such-host.invalid/")
             self.assertFails(host, U.UNAVAILABLE,
