@@ -704,8 +704,6 @@ function Stream:cancel() end
 ---@return grpc.Client
 function grpc.client(target, opts) end
 
-return grpc
-
 ---The options of `http.request`.
 ---@class http.Options
 ---@field method string? default `"GET"`; sent in upper case
@@ -737,3 +735,5 @@ http = {}
 ---@param opts http.Options?
 ---@return http.Response
 function http.request(url, opts) end
+
+return grpc
