@@ -24,6 +24,7 @@ PACKAGES=(
   zip unzip busybox-static python3-yaml
   python3-h2
   umoci
+  libssl-dev libc-ares-dev libhttp-parser-dev openssl
 )
 
 install_packages() {

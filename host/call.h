@@ -62,6 +62,8 @@ typedef struct call_queue {
   size_t outbound;                  /* outbound calls and requests in flight, of every handler */
   size_t max_outbound;              /* --max-outbound */
   struct client_pool *clients;      /* outbound gRPC channels: the worker's, kept across reloads */
+  struct inbox *inbox;              /* the worker's: where work from other threads lands */
+  struct http_engine *http;         /* the process's HTTP client, borrowed */
 } call_queue;
 
 /* Sets up q for n_registered methods; -1 when out of memory. */

@@ -37,6 +37,8 @@ static const char usage[] =
   "  --max-cpu-ms N      longest a handler may run without yielding; 0 for no limit (default 10000)\n"
   "  --max-outbound N    outbound gRPC calls and HTTP requests in flight per worker; past it the next\n"
   "                      one fails at once with RESOURCE_EXHAUSTED (default 1000)\n"
+  "  --outbound LIST     HOST[:PORT],... handlers may reach (*.example.com: any name below it);\n"
+  "                      default: anywhere\n"
   "  --unsafe-lua        give scripts the whole standard library (os.execute, io.popen, debug, C modules)\n"
   "  --files DIR[:rw],... the only directories io.open may reach, read-only unless :rw\n"
   "                      (default: the scripts directory read-only and /tmp:rw; '' for none)\n"
@@ -56,6 +58,7 @@ static const char usage[] =
 
 enum { OPT_PORT = 256, OPT_ADDRESS, OPT_SCRIPTS, OPT_PROTOSET, OPT_WORKERS, OPT_MAX_STREAMS,
        OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_MAX_MESSAGE, OPT_COMPRESS, OPT_MAX_MEMORY, OPT_MAX_CPU, OPT_MAX_OUTBOUND,
+       OPT_OUTBOUND,
        OPT_UNSAFE_LUA, OPT_NO_WATCH, OPT_CHECK, OPT_QUIET, OPT_LOG_FORMAT,
        OPT_VERSION, OPT_HELP, OPT_FILES, OPT_SCAFFOLD, OPT_TYPES, OPT_CALL, OPT_TARGET };
 
@@ -74,6 +77,7 @@ static const struct option options[] = {
   {"max-memory-mb", required_argument, NULL, OPT_MAX_MEMORY},
   {"max-cpu-ms", required_argument, NULL, OPT_MAX_CPU},
   {"max-outbound", required_argument, NULL, OPT_MAX_OUTBOUND},
+  {"outbound", required_argument, NULL, OPT_OUTBOUND},
   {"unsafe-lua", no_argument, NULL, OPT_UNSAFE_LUA},
   {"no-watch", no_argument, NULL, OPT_NO_WATCH},
   {"check", no_argument, NULL, OPT_CHECK},
@@ -89,9 +93,10 @@ static const struct option options[] = {
   {NULL, 0, NULL, 0},
 };
 
-/* Paths beside the binary, built once; they live as long as the process. */
+/* Paths beside the binary and the --outbound list, built once; they live as long as the process. */
 static char scripts_beside[PATH_MAX];
 static char protoset_beside[PATH_MAX];
+static outbound_list outbound;
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
   char *end;
@@ -163,6 +168,7 @@ static void set_defaults(config *c, const char *argv0) {
   c->max_memory_mb = 256;
   c->max_cpu_ms = 10000;
   c->max_outbound = 1000;
+  c->outbound = &outbound;
   c->watch = true;
   c->call_target = "127.0.0.1:8089";
 }
@@ -239,6 +245,10 @@ config_result config_parse(config *c, int argc, char **argv, char *err, size_t e
     case OPT_MAX_OUTBOUND:
       if (parse_int(optarg, 1, INT_MAX, &c->max_outbound))
         return bad_number("max-outbound", optarg, err, errlen);
+      break;
+    case OPT_OUTBOUND:
+      outbound_free(&outbound);
+      if (outbound_parse(&outbound, optarg, err, errlen)) return CONFIG_ERROR;
       break;
     case OPT_UNSAFE_LUA: c->unsafe_lua = true; break;
     case OPT_NO_WATCH: c->watch = false; break;

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "outbound.h"
+
 #define CONFIG_MAX_PROTOSETS 64
 
 typedef struct config {
@@ -26,6 +28,7 @@ typedef struct config {
   int max_memory_mb;   /* per Lua state; 0: no cap */
   int max_cpu_ms;      /* Lua run without yielding; 0: no guard */
   int max_outbound;    /* outbound calls and requests in flight per worker */
+  const outbound_list *outbound;   /* where handlers may connect */
   bool unsafe_lua;     /* the full standard library, no sandbox */
   bool watch;
   bool check;

@@ -22,6 +22,7 @@
 #include "embedded.h"
 #include "health.h"
 #include "lgrpc.h"
+#include "lhttp.h"
 #include "log.h"
 #include "reloadguard.h"
 #include "lvm.h"
@@ -40,6 +41,7 @@
 /* The host's libraries, opened in every handler state as linit.c opens Lua's. */
 static const luaL_Reg host_libs[] = {
   {"grpc", luaopen_grpc},
+  {"http", luaopen_http},
   {NULL, NULL}};
 
 /* Warns when no script of the user's serves anything: every call would be UNIMPLEMENTED. */

@@ -13,6 +13,7 @@
 
 #include "corelog.h"
 #include "fsutil.h"
+#include "http.h"
 #include "log.h"
 #include "server.h"
 
@@ -120,6 +121,7 @@ static int make_workers(server *s, const config *cfg, lvm **vms, char *err, size
     worker *w = &s->workers[made];
     s->n_workers = made + 1;
     if (worker_init(w, made, s->gs, s->registered, s->n_registered, vms[made])) break;
+    w->calls.http = s->http;
     grpc_server_register_completion_queue(s->gs, w->cq, NULL);
   }
   if (made == cfg->workers) return 0;
@@ -130,12 +132,18 @@ static int make_workers(server *s, const config *cfg, lvm **vms, char *err, size
 
 int server_start(server *s, const config *cfg, lvm **vms, char *err, size_t errlen) {
   memset(s, 0, sizeof *s);
+  s->http = http_engine_new(err, errlen);
+  if (s->http == NULL) {
+    for (int i = 0; i < cfg->workers; i++) lvm_free(vms[i]);
+    return -1;
+  }
   s->gs = create_server(cfg);
   register_methods(s, vms[0]->schema);
   if (make_workers(s, cfg, vms, err, errlen) || bind_port(s, cfg, err, errlen)) {
     grpc_server_destroy(s->gs);
     free_workers(s);
     free_registered(s);
+    http_engine_free(s->http);
     return -1;
   }
   grpc_server_start(s->gs);
@@ -164,6 +172,7 @@ void server_stop(server *s, int grace_ms) {
   grpc_server_destroy(s->gs);
   free_workers(s);
   free_registered(s);
+  http_engine_free(s->http);        /* after the workers: each took every answer to its requests */
   grpc_completion_queue_shutdown(cq);
   grpc_completion_queue_destroy(cq);
 }

@@ -22,6 +22,7 @@ typedef struct server {
   int port;                         /* the port bound, also when 0 was asked for */
   registered_method *registered;    /* owned; shared read-only by the workers */
   size_t n_registered;
+  struct http_engine *http;         /* owned: the handlers' HTTP client, shared by the workers */
 } server;
 
 /*

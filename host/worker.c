@@ -77,6 +77,7 @@ int worker_init(worker *w, int id, grpc_server *s, const registered_method *regi
   w->calls.hooks = &handler_hooks;
   w->calls.registered = registered;
   w->calls.max_outbound = (size_t)vm->cfg->max_outbound;
+  w->calls.inbox = &w->inbox;
   if (w->cq == NULL || call_queue_init(&w->calls, n_registered)) return -1;
   w->calls.clients = client_pool_new(w->cq, vm->cfg->max_message_bytes);
   if (w->calls.clients == NULL) return -1;

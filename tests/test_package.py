@@ -4,6 +4,10 @@ arguments serves gRPC, called from outside the root. This proves the package nee
 machine: no library, no loader, no C library. The root gets the kernel's /proc bound in, as every
 Linux (Function Compute included) has one.
 
+Outbound HTTPS from the package: names resolved from the root's /etc/hosts (c-ares, no NSS),
+certificates verified against a bundle where Linux distributions keep it, and a clear error in a
+root that has none.
+
 Also here, on the packaged binary as the platform runs it: the port variables (FC_SERVER_PORT over
 PORT; tests/test_lifecycle.py has FC_CUSTOM_LISTEN_PORT over both and PORT alone), the per-call log
 line with x-fc-request-id, and SIGTERM draining a server stream in flight.
@@ -25,6 +29,7 @@ import uuid
 import grpc
 
 from harness import SANITIZED, SOURCE_DIR, Host, pb, rpc
+from httpserver import HttpServer, TestCA
 
 ZIP = os.path.join(SOURCE_DIR, "dist", "code.zip")
 BUSYBOX = "/bin/busybox"          # Debian's busybox-static
@@ -41,6 +46,12 @@ function M.SayHelloStreamReply(req, call)
   end
 end
 return M
+"""
+
+
+# A greeter that answers with the body of an HTTP GET of the name.
+HTTP_GREETER = """
+return { SayHello = function(req) return { message = http.request(req.name).body } end }
 """
 
 
@@ -158,9 +169,10 @@ class PackageTest(unittest.TestCase):
         remove_roots(cls.tmp)
 
     @classmethod
-    def make_root(cls, name, scripts=None, proc=True):
+    def make_root(cls, name, scripts=None, proc=True, files=None):
         """dist/code.zip unzipped into an empty dir, plus busybox as /bin/sh and a /proc mount
-        point; scripts: {"name.lua": text} to write over the package's."""
+        point; scripts: {"name.lua": text} to write over the package's; files: {"etc/hosts":
+        text} to add."""
         root = os.path.join(cls.tmp, name)
         os.mkdir(root)
         subprocess.run(["unzip", "-q", ZIP, "-d", root], check=True)
@@ -170,6 +182,10 @@ class PackageTest(unittest.TestCase):
             os.mkdir(os.path.join(root, "proc"))
         for fname, text in (scripts or {}).items():
             with open(os.path.join(root, "scripts", fname), "w") as f:
+                f.write(text)
+        for path, text in (files or {}).items():
+            os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
+            with open(os.path.join(root, path), "w") as f:
                 f.write(text)
         return root
 
@@ -254,6 +270,27 @@ class PackageTest(unittest.TestCase):
             self.assertEqual(got, ["Hello drain #%d" % i for i in range(1, 6)])
             self.assertEqual(host.stop(), 0, host.output())
             self.assertIn("msg=stopped", host.output())
+
+    # --- outbound HTTPS from the empty root ----------------------------------------------
+    def test_https_with_the_roots_of_the_platform(self):
+        ca = TestCA(self.tmp)
+        with open(ca.ca_cert) as f:
+            bundle = f.read()
+        hosts = {"etc/hosts": "127.0.0.1 localhost\n"}
+        scripts = {"greeter.lua": HTTP_GREETER}
+        with HttpServer(tls=ca) as srv:
+            root = self.make_root("https", scripts=scripts,
+                                  files=dict(hosts, **{"etc/ssl/certs/ca-certificates.crt": bundle}))
+            with PackagedHost(root, self.prefix, {"FC_CUSTOM_LISTEN_PORT": "0"}) as host:
+                self.assertIn('"host": "localhost:%d"' % srv.port, self.greet(host.target, srv.origin + "/echo"))
+            bare = self.make_root("https-no-roots", scripts=scripts, files=hosts)
+            with PackagedHost(bare, self.prefix, {"FC_CUSTOM_LISTEN_PORT": "0"}) as host:
+                with grpc.insecure_channel(host.target) as ch:
+                    stub = pb.helloworld_grpc.GreeterStub(ch)
+                    _, code, details, _ = rpc(stub.SayHello, pb.helloworld.HelloRequest(name=srv.origin),
+                                              timeout=10)
+                self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
+                self.assertIn("TLS: no CA certificates on this machine", details)
 
     # --- what the host needs from the machine: not even /proc ---------------------------
     def test_serves_without_proc(self):

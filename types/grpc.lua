@@ -1,6 +1,7 @@
 ---@meta grpc
 -- LuaLS definitions of what the host gives handler scripts: the global `grpc` table (also
--- `require "grpc"`) and the `call` object (grpc.Call). Never loaded by the host; only the
+-- `require "grpc"`), the global `http` table (also `require "http"`) and the `call` object
+-- (grpc.Call). Never loaded by the host; only the
 -- language server reads it (.luarc.json at the repository root points it here).
 -- Reference: docs/handlers.md.
 
@@ -276,5 +277,37 @@ function Stream:cancel() end
 ---@param opts grpc.ClientOptions?
 ---@return grpc.Client
 function grpc.client(target, opts) end
+
+---The options of `http.request`.
+---@class http.Options
+---@field method string? default `"GET"`; sent in upper case
+---@field headers table<string, string|number>? request headers; `Host` and `User-Agent` are added unless given, `Content-Length` comes from `body`
+---@field body string? the request body
+---@field timeout number? seconds for the whole request (default 30); never past the call's deadline
+---@field connect_timeout number? seconds to look up, connect and shake hands on a new connection (default 10)
+---@field ca string? a PEM file of certificates to trust instead of the system's roots
+---@field insecure boolean? `true`: do not check the server's certificate
+
+---The response of `http.request`. A 4xx or 5xx status is a response, not an error.
+---@class http.Response
+---@field status integer the HTTP status
+---@field headers table<string, string> names lower-case; a repeated header's values joined with ", "
+---@field body string the whole body
+
+---The host's HTTP client.
+http = {}
+
+---Sends one HTTP/1.1 request (TLS for `https://`, the certificate checked against the system's
+---roots or `opts.ca`) on a kept-alive connection and returns the response; only this handler
+---waits. A transport failure raises a grpc.Error naming the URL and the cause: `UNAVAILABLE`
+---(refused, reset, DNS, TLS), `DEADLINE_EXCEEDED` (a timeout), `RESOURCE_EXHAUSTED` (a body
+---over --max-message-bytes, --max-outbound), `PERMISSION_DENIED` (--outbound). Raises
+---`CANCELLED` or `DEADLINE_EXCEEDED` when the call ends meanwhile. Not at a script's top
+---level, nor in a nested coroutine.
+---@async
+---@param url string `http://` or `https://` host, port, path and query
+---@param opts http.Options?
+---@return http.Response
+function http.request(url, opts) end
 
 return grpc
