@@ -14,7 +14,7 @@
 #include <http_parser.h>
 #include <openssl/ssl.h>
 
-#include "http.h"
+#include "httpreq.h"
 #include "ioloop.h"
 #include "resolve.h"
 

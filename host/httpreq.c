@@ -10,7 +10,7 @@
 
 #include <http_parser.h>
 
-#include "http.h"
+#include "httpreq.h"
 
 /* r->has: what the owner set, so that the host adds only what is missing. */
 #define HAS_HOST 1u
