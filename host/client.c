@@ -161,6 +161,61 @@ static grpc_channel *channel_for(client_pool *p, const client_target *t, char *e
 
 /*
 ** {======================================================
+** --outbound
+** =======================================================
+*/
+
+/* Whether one address, "host", "host:port" or "[v6]:port" (port 443 when left out, as gRPC's), may be reached. */
+static bool address_allowed(const outbound_list *l, const char *a, size_t n) {
+  char host[256];
+  const char *end = a + n, *h = a, *colon;
+  size_t hlen;
+  if (n > 0 && a[0] == '[') {
+    const char *close = memchr(a, ']', n);
+    if (close == NULL) return false;
+    h = a + 1;
+    hlen = (size_t)(close - h);
+    colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+  } else {
+    colon = memchr(a, ':', n);
+    hlen = colon ? (size_t)(colon - a) : n;
+  }
+  if (hlen == 0 || hlen >= sizeof host) return false;
+  memcpy(host, h, hlen);
+  host[hlen] = '\0';
+  int port = colon ? atoi(colon + 1) : 443;
+  return outbound_allowed(l, host, port);
+}
+
+/*
+** Whether every address a target names may be reached: "host:port",
+** "dns:[//authority/]host:port", "ipv4:a:p,b:p", "ipv6:[a]:p". A unix socket
+** names no host: under a list it is refused.
+*/
+static bool target_allowed(const outbound_list *l, const char *target) {
+  if (l->n == 0) return true;
+  if (strncmp(target, "unix:", 5) == 0 || strncmp(target, "unix-abstract:", 14) == 0) return false;
+  const char *p = target;
+  if (strncmp(p, "dns:", 4) == 0) {
+    p += 4;
+    const char *slash = strncmp(p, "//", 2) == 0 ? strchr(p + 2, '/') : NULL;
+    if (slash != NULL) p = slash + 1;   /* past an authority: "dns://8.8.8.8/name:443" */
+  } else if (strncmp(p, "ipv4:", 5) == 0 || strncmp(p, "ipv6:", 5) == 0) {
+    p += 5;
+  }
+  for (;;) {
+    const char *comma = strchr(p, ',');
+    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    if (!address_allowed(l, p, n)) return false;
+    if (comma == NULL) return true;
+    p = comma + 1;
+  }
+}
+
+/* }====================================================== */
+
+/*
+** {======================================================
 ** Outbound calls
 ** =======================================================
 */
@@ -306,7 +361,10 @@ client_call *client_call_start(call *c, const client_target *t, const char *meth
   call_queue *q = call_queue_of(c);
   grpc_channel *channel = NULL;
   *code = GRPC_STATUS_RESOURCE_EXHAUSTED;
-  if (q->outbound >= q->max_outbound) {
+  if (!target_allowed(call_vm(c)->cfg->outbound, t->target)) {
+    *code = GRPC_STATUS_PERMISSION_DENIED;
+    snprintf(err, errlen, "the target is not in --outbound");
+  } else if (q->outbound >= q->max_outbound) {
     snprintf(err, errlen, "%zu outbound calls are in flight in this worker (--max-outbound)", q->outbound);
   } else {
     *code = GRPC_STATUS_INVALID_ARGUMENT;

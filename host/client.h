@@ -57,7 +57,8 @@ typedef enum client_step {
 ** sent with the close; NULL opens a stream. timeout_ns: from now, or INT64_MAX
 ** for none (the incoming call's deadline applies either way). *handle is
 ** where the owner keeps the call: cleared when the handler ends first.
-** NULL with the reason in err (RESOURCE_EXHAUSTED past --max-outbound, or a
+** NULL with the reason in err (PERMISSION_DENIED for a target --outbound
+** leaves out, RESOURCE_EXHAUSTED past --max-outbound, INVALID_ARGUMENT for a
 ** channel that cannot be made).
 */
 client_call *client_call_start(call *c, const client_target *t, const char *method,

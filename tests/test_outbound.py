@@ -231,6 +231,21 @@ class LimitsAndLifecycleTest(unittest.TestCase):
             resp, code, details, _ = rpc(stub.Echo, test.EchoRequest(text="again"), metadata=md)
             self.assertEqual((code, resp.text), (grpc.StatusCode.OK, "again"), details)
 
+    def test_outbound_restricts_targets(self):
+        with Host(workers=1) as backend:
+            allowed = "localhost,127.0.0.1:%d" % backend.port
+            with Host(workers=1, args=["--outbound", allowed]) as proxy:
+                stub = ob.ProxyStub(proxy.channel())
+                resp, code, details, _ = rpc(stub.Echo, test.EchoRequest(text="in"),
+                                             metadata=backend_md("dns:///127.0.0.1:%d" % backend.port))
+                self.assertEqual((code, resp.text), (grpc.StatusCode.OK, "in"), details)
+                for target in ("127.0.0.1:1", "ipv4:127.0.0.1:%d,10.1.1.1:80" % backend.port, "unix:/tmp/x"):
+                    with self.subTest(target=target):
+                        r = stub.Probe(ob.ProbeRequest(mode="call", target=target), metadata=backend_md(target),
+                                       timeout=10)
+                        self.assertEqual(r.code, grpc.StatusCode.PERMISSION_DENIED.value[0], r.text)
+                        self.assertIn("--outbound", r.message)
+
     def test_a_hot_edit_while_outbound_calls_are_in_flight(self):
         with Host(workers=1) as backend, Host(workers=1, watch=True) as proxy:
             stub = ob.ProxyStub(proxy.channel())
