@@ -1,9 +1,10 @@
 /*
 ** lcodec.c
 ** The codec for scripts: grpc.encode and grpc.decode, grpc.any_pack and
-** grpc.any_unpack for google.protobuf.Any, and conversions between seconds
+** grpc.any_unpack for google.protobuf.Any, conversions between seconds
 ** and Timestamp / Duration tables (grpc.timestamp, grpc.duration,
-** grpc.seconds).
+** grpc.seconds), and the proto3 JSON mapping (grpc.to_json, grpc.from_json,
+** on protojson.c, with the json library's buffer).
 **
 ** They use the state's schema and its encoding buffer (lvm.h). A codec error
 ** is a plain Lua error naming the function, the type and the field path:
@@ -22,7 +23,9 @@
 
 #include "codec.h"
 #include "lcodec.h"
+#include "ljson.h"
 #include "lvm.h"
+#include "protojson.h"
 
 #define ERR_LEN 1024
 #define TYPE_URL_PREFIX "type.googleapis.com/"
@@ -216,6 +219,46 @@ static int lcodec_seconds(lua_State *L) {
 
 /* }====================================================== */
 
+/*
+** {======================================================
+** The proto3 JSON mapping
+** =======================================================
+*/
+
+/* grpc.to_json(type_name, table) -> text */
+static int lcodec_to_json(lua_State *L) {
+  const schema_message *m = check_type(L, 1, "grpc.to_json");
+  char err[ERR_LEN];
+  jt_buf *b;
+  luaL_checkany(L, 2);
+  lua_settop(L, 2);
+  b = ljson_buffer(L);
+  if (protojson_encode(L, 2, SCHEMA(L), m, b, m->full_name, err, sizeof err) < 0)
+    return luaL_error(L, "grpc.to_json: %s", err);
+  lua_pushlstring(L, b->data ? b->data : "", b->len);
+  return 1;
+}
+
+/* grpc.from_json(type_name, text) -> table */
+static int lcodec_from_json(lua_State *L) {
+  const schema_message *m = check_type(L, 1, "grpc.from_json");
+  char err[ERR_LEN];
+  size_t len;
+  const char *text = luaL_checklstring(L, 2, &len);
+  jt_buf *b;
+  lua_settop(L, 2);
+  b = ljson_buffer(L);
+  if (b->limit != 0 && len > b->limit)
+    return luaL_error(L, "grpc.from_json: a text of %zu bytes is larger than the limit of %zu (the host's --max-message-bytes)",
+                      len, b->limit);
+  b->limit = 0;   /* scratch, never longer than the text */
+  if (protojson_decode(L, SCHEMA(L), m, text, len, b, m->full_name, err, sizeof err) < 0)
+    return luaL_error(L, "grpc.from_json: %s", err);
+  return 1;
+}
+
+/* }====================================================== */
+
 static const luaL_Reg functions[] = {
   {"encode", lcodec_encode},
   {"decode", lcodec_decode},
@@ -224,6 +267,8 @@ static const luaL_Reg functions[] = {
   {"timestamp", lcodec_timestamp},
   {"duration", lcodec_duration},
   {"seconds", lcodec_seconds},
+  {"to_json", lcodec_to_json},
+  {"from_json", lcodec_from_json},
   {NULL, NULL}};
 
 void lcodec_open(lua_State *L) {

@@ -23,6 +23,7 @@
 #include "health.h"
 #include "lgrpc.h"
 #include "lhttp.h"
+#include "ljson.h"
 #include "log.h"
 #include "reloadguard.h"
 #include "lvm.h"
@@ -42,6 +43,7 @@
 static const luaL_Reg host_libs[] = {
   {"grpc", luaopen_grpc},
   {"http", luaopen_http},
+  {"json", luaopen_json},
   {NULL, NULL}};
 
 /* Warns when no script of the user's serves anything: every call would be UNIMPLEMENTED. */

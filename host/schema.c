@@ -169,6 +169,7 @@ typedef struct message {
   const MessageProto *d;
   const file *file;
   name_index by_name;
+  name_index by_json_name;           /* of schema_field.json_name: a second array of pointers */
   const schema_field **by_number;    /* direct table when numbers are dense, else NULL */
   uint32_t n_by_number;
 } message;
@@ -432,6 +433,22 @@ static int link_enum(loader *ld, enum_type *e) {
   return 0;
 }
 
+/* protoc's default JSON name: underscores dropped, the letter after each one upper-cased. */
+static const char *json_name(loader *ld, const char *name) {
+  char *p = ld_alloc(ld, strlen(name) + 1), *o = p;
+  bool upper = false;
+  if (p == NULL) return NULL;
+  for (; *name; name++) {
+    if (*name == '_') upper = true;
+    else {
+      *o++ = upper && *name >= 'a' && *name <= 'z' ? (char)(*name - 'a' + 'A') : *name;
+      upper = false;
+    }
+  }
+  *o = '\0';
+  return p;
+}
+
 static bool packable(field_type t) {
   return t != FIELD_STRING && t != FIELD_BYTES && t != FIELD_MESSAGE && t != FIELD_GROUP;
 }
@@ -449,6 +466,8 @@ static int link_field(loader *ld, const message *m, const FieldProto *fd, size_t
   if (!fd->has_number || fd->number < 1 || (uint32_t)fd->number > WIRE_MAX_FIELD_NUMBER)
     return fail(ld, "protoset %s: %s.%s: bad field number", origin, mname, fd->name);
   f->name = fd->name;
+  f->json_name = fd->json_name ? fd->json_name : json_name(ld, fd->name);
+  if (f->json_name == NULL) return -1;
   f->number = (uint32_t)fd->number;
   f->label = fd->has_label ? (field_label)fd->label : LABEL_OPTIONAL;
   f->type = (field_type)fd->type;
@@ -501,6 +520,24 @@ static int index_numbers(loader *ld, message *m) {
   return 0;
 }
 
+/*
+** The index of JSON names, over an array of pointers to them (an index keys
+** on the first member of what it indexes). proto2 lets two fields share a
+** JSON name: the later one is then indexed under its own name.
+*/
+static int index_json_names(loader *ld, message *m) {
+  size_t n = m->pub.n_fields, dup;
+  const char **names = ld_alloc(ld, (n ? n : 1) * sizeof *names);
+  if (names == NULL) return -1;
+  for (size_t i = 0; i < n; i++) names[i] = m->pub.fields[i].json_name;
+  for (size_t tries = 0; tries <= n; tries++) {
+    if ((dup = index_build(&ld->s->arena, &m->by_json_name, names, sizeof *names, n)) == 0) return 0;
+    if (dup == (size_t)-1) return oom(ld);
+    names[dup - 1] = m->pub.fields[dup - 1].name;
+  }
+  return index_build(&ld->s->arena, &m->by_json_name, names, sizeof *names, 0) == 0 ? 0 : oom(ld);
+}
+
 static int link_message(loader *ld, message *m) {
   const MessageProto *d = m->d;
   const char *origin = m->file->origin;
@@ -539,6 +576,7 @@ static int link_message(loader *ld, message *m) {
     return dup == (size_t)-1 ? oom(ld)
                              : fail(ld, "protoset %s: %s: field %s defined twice", origin,
                                     m->pub.full_name, fields[dup - 1].name);
+  if (index_json_names(ld, m) < 0) return -1;
   return index_numbers(ld, m);
 }
 
@@ -774,6 +812,13 @@ const schema_field *schema_field_by_number(const schema_message *pub, uint32_t n
 
 const schema_field *schema_field_by_name(const schema_message *m, const char *name, size_t len) {
   return index_find(&((const message *)m)->by_name, name, len);
+}
+
+const schema_field *schema_field_by_json_name(const schema_message *pub, const char *name,
+                                             size_t len) {
+  const message *m = (const message *)pub;
+  const char *const *p = index_find(&m->by_json_name, name, len);
+  return p == NULL ? NULL : &pub->fields[p - (const char *const *)m->by_json_name.base];
 }
 
 const schema_enum_value *schema_enum_value_by_name(const schema_enum *e, const char *name,

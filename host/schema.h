@@ -43,6 +43,7 @@ struct schema_enum {
 
 typedef struct schema_field {
   const char *name;                 /* as written in the .proto */
+  const char *json_name;            /* lowerCamelCase, or as [json_name = ...] says: the proto3 JSON name */
   uint32_t number;
   field_type type;
   field_label label;
@@ -137,6 +138,8 @@ const schema_enum *schema_find_enum(const schema *s, const char *full_name);
 const schema_field *schema_field_by_number(const schema_message *m, uint32_t number);
 /* Field of m with that name, or NULL. name need not be NUL-terminated. */
 const schema_field *schema_field_by_name(const schema_message *m, const char *name, size_t len);
+/* Field of m with that JSON name (schema_field.json_name), or NULL. */
+const schema_field *schema_field_by_json_name(const schema_message *m, const char *name, size_t len);
 
 /* Value of e with that name, or NULL. name need not be NUL-terminated. */
 const schema_enum_value *schema_enum_value_by_name(const schema_enum *e, const char *name, size_t len);
