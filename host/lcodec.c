@@ -249,8 +249,8 @@ static int lcodec_from_json(lua_State *L) {
   lua_settop(L, 2);
   b = ljson_buffer(L);
   if (b->limit != 0 && len > b->limit)
-    return luaL_error(L, "grpc.from_json: a text of %zu bytes is larger than the limit of %zu (the host's --max-message-bytes)",
-                      len, b->limit);
+    return luaL_error(L, "grpc.from_json: a text of %I bytes is larger than the limit of %I (the host's --max-message-bytes)",
+                      (lua_Integer)len, (lua_Integer)b->limit);
   b->limit = 0;   /* scratch, never longer than the text */
   if (protojson_decode(L, SCHEMA(L), m, text, len, b, m->full_name, err, sizeof err) < 0)
     return luaL_error(L, "grpc.from_json: %s", err);

@@ -129,21 +129,29 @@ static bool is_identifier(const char *s, size_t len) {
   return true;
 }
 
-/* Step i as text: ".name", "[3]", "[\"key\"]" (cut at 60 bytes), "[7]"; its length. */
-static size_t step_text(lua_State *L, const ljson_step *s, bool first, char *buf, size_t size) {
-  int n;
+/* The key at stack index key as a step: "[\"key\"]" (cut at 60 bytes), "[7]", "[true]". */
+static int key_text(lua_State *L, int key, char *buf, size_t size) {
   size_t len;
-  if (s->name != NULL) n = snprintf(buf, size, "%s%s", first ? "" : ".", s->name);
-  else if (s->key == 0) n = snprintf(buf, size, "[" LUA_INTEGER_FMT "]", (LUAI_UACINT)s->index);
-  else if (lua_type(L, s->key) == LUA_TSTRING) {
-    const char *k = lua_tolstring(L, s->key, &len);
-    n = snprintf(buf, size, "[\"%.*s%s\"]", (int)(len < 60 ? len : 60), k, len > 60 ? "..." : "");
-  } else if (lua_isinteger(L, s->key))
-    n = snprintf(buf, size, "[" LUA_INTEGER_FMT "]", (LUAI_UACINT)lua_tointeger(L, s->key));
-  else if (lua_type(L, s->key) == LUA_TBOOLEAN)
-    n = snprintf(buf, size, "[%s]", lua_toboolean(L, s->key) ? "true" : "false");
-  else n = snprintf(buf, size, "[%s]", luaL_typename(L, s->key));
-  return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+  if (lua_type(L, key) == LUA_TSTRING) {
+    const char *k = lua_tolstring(L, key, &len);
+    return snprintf(buf, size, "[\"%.*s%s\"]", (int)(len < 60 ? len : 60), k, len > 60 ? "..." : "");
+  }
+  if (lua_isinteger(L, key)) return snprintf(buf, size, "[" LUA_INTEGER_FMT "]", (LUAI_UACINT)lua_tointeger(L, key));
+  if (lua_type(L, key) == LUA_TBOOLEAN) return snprintf(buf, size, "[%s]", lua_toboolean(L, key) ? "true" : "false");
+  return snprintf(buf, size, "[%s]", luaL_typename(L, key));
+}
+
+/* A step as text: ".name", then "[3]" or a key; its length. */
+static size_t step_text(lua_State *L, const ljson_step *s, bool first, char *buf, size_t size) {
+  size_t n = 0;
+  int k = 0;
+  if (s->name != NULL) k = snprintf(buf, size, "%s%s", first ? "" : ".", s->name);
+  if (k > 0) n = (size_t)k < size ? (size_t)k : size - 1;
+  if (s->index > 0) k = snprintf(buf + n, size - n, "[" LUA_INTEGER_FMT "]", (LUAI_UACINT)s->index);
+  else if (s->key > 0) k = key_text(L, s->key, buf + n, size - n);
+  else k = 0;
+  if (k > 0) n += (size_t)k < size - n ? (size_t)k : size - n - 1;
+  return n;
 }
 
 #define KEEP_ENDS 4   /* steps kept at each end of a path too long for the message */
@@ -531,8 +539,8 @@ static int ljson_decode(lua_State *L) {
   d.array_mt = lua_upvalueindex(1);
   d.depth = 0;
   if (d.scratch->limit != 0 && len > d.scratch->limit)
-    return luaL_error(L, "json.decode: a text of %zu bytes is larger than the limit of %zu (the host's --max-message-bytes)",
-                      len, d.scratch->limit);
+    return luaL_error(L, "json.decode: a text of %I bytes is larger than the limit of %I (the host's --max-message-bytes)",
+                      (lua_Integer)len, (lua_Integer)d.scratch->limit);
   d.scratch->limit = 0;   /* scratch for strings: never larger than the text */
   jt_reader_init(&d.r, text, len, d.err, sizeof d.err);
   dec_value(&d);

@@ -1373,9 +1373,9 @@ static int any_type(pj *c, const char **url, size_t *url_len, const schema_messa
       if (push_step(c, "@type") < 0 || read_string(c, &s, &len) < 0) return -1;
       lua_pushlstring(c->L, s, len);   /* kept on the stack by the caller */
       *url = lua_tolstring(c->L, -1, url_len);
-      c->n--;
       if ((*m = type_of_url(c->s, *url)) == NULL || strlen(*url) != *url_len)
         return fail(c, "no message type \"%s\" in the protosets", *url);
+      c->n--;
       c->r = saved;
       return 0;
     }

@@ -110,6 +110,7 @@ def clamp_floats(msg):
 
 class JsonTest(HostTestCase):
     host_options = {"workers": 2}
+    maxDiff = None
 
     def run_jobs(self, jobs, timeout=240):
         got = list(js.JsonStub(self.host.channel()).Run(iter(jobs), timeout=timeout))
@@ -268,11 +269,23 @@ class JsonTest(HostTestCase):
         self.assertServing()
 
     def test_lua_checks(self):
-        for group in ["values", "errors", "proto"]:
+        for group in ["values", "errors", "proto", "proto_forms", "proto_errors"]:
             res = self.run_jobs([js.Job(op="check", type=group)])[0]
             self.assertEqual(res.error, "", group)
-            self.assertEqual(list(res.failures), [], group)
+            self.assertEqual("\n".join(res.failures), "", group)  # noqa
             self.assertGreater(res.passed, 5, group)
+
+
+class JsonLimitTest(HostTestCase):
+    """--max-message-bytes bounds the JSON texts handlers read and write."""
+    host_options = {"workers": 1, "args": ["--max-message-bytes", "65536"]}
+
+    def test_limits(self):
+        res = list(js.JsonStub(self.host.channel()).Run(iter([js.Job(op="check", type="limits")]), timeout=60))[0]
+        self.assertEqual(res.error, "")
+        self.assertEqual("\n".join(res.failures), "")
+        self.assertGreater(res.passed, 5)
+        self.assertServing()
 
 
 if __name__ == "__main__":
