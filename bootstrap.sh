@@ -25,6 +25,7 @@ PACKAGES=(
   python3-h2
   umoci
   libssl-dev libc-ares-dev libhttp-parser-dev openssl
+  lua5.4 lua-cjson
 )
 
 install_packages() {
