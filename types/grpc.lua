@@ -1,7 +1,7 @@
 ---@meta grpc
 -- LuaLS definitions of what the host gives handler scripts: the global `grpc` table (also
--- `require "grpc"`), the global `http` table (also `require "http"`) and the `call` object
--- (grpc.Call). Never loaded by the host; only the
+-- `require "grpc"`), the global `http` table (also `require "http"`), the global `json` table
+-- (also `require "json"`) and the `call` object (grpc.Call). Never loaded by the host; only the
 -- language server reads it (.luarc.json at the repository root points it here).
 -- Reference: docs/handlers.md.
 
@@ -309,5 +309,51 @@ http = {}
 ---@param opts http.Options?
 ---@return http.Response
 function http.request(url, opts) end
+
+---`msg`, of message type `type_name`, as JSON text in protobuf's JSON mapping (lowerCamelCase
+---names, 64-bit integers as strings, bytes as base64, enums by name, well-known types in their
+---own forms; proto3 fields at their zero left out). Raises a plain error naming the field.
+---@param type_name string
+---@param msg grpc.Message
+---@return string text
+function grpc.to_json(type_name, msg) end
+
+---JSON text in protobuf's JSON mapping (fields by JSON name or .proto name) to a table of message
+---type `type_name`, shaped as a decoded request. Raises a plain error naming the field, or the
+---character, line and column of a syntax error.
+---@param type_name string
+---@param text string
+---@return grpc.Message
+function grpc.from_json(type_name, text) end
+
+---JSON text (RFC 8259) to Lua values and back. Reference: docs/handlers.md, "The `json` library".
+json = {}
+
+---Stands for JSON `null` both ways (a light userdata, as lua-cjson's `cjson.null`).
+---@type lightuserdata
+json.null = nil
+
+---Encodes as `[]`: an empty table alone encodes as `{}`.
+---@type lightuserdata
+json.empty_array = nil
+
+---A table with this metatable encodes as an array, even when empty; json.decode gives it to every array.
+---@type table
+json.array_mt = {}
+
+---A Lua value as JSON text: tables with keys 1..n are arrays, with string keys objects; integers
+---exact, floats in the fewest digits that read back the same. Raises naming the path
+---(`json.encode: items[3].name: invalid UTF-8 (byte 2)`) on NaN, infinities, functions,
+---userdata, mixed or odd keys, invalid UTF-8, nesting past 100 levels.
+---@param value any
+---@return string text
+function json.encode(value) end
+
+---JSON text to a Lua value: integers within 64 bits as integers, other numbers as floats, null
+---as json.null, arrays with json.array_mt. Raises naming the character, line and column of a
+---syntax error.
+---@param text string
+---@return any value
+function json.decode(text) end
 
 return grpc
