@@ -44,6 +44,8 @@
 
 #include <lauxlib.h>
 
+#include "jsontext.h"
+
 #include "wire.h"
 
 #define MAX_DEPTH 100                 /* nested messages below the root, as protobuf */
@@ -350,42 +352,6 @@ static const schema_field *field_of_key(ctx *c, const schema_message *m, int idx
 
 /* }====================================================== */
 
-/*
-** {======================================================
-** UTF-8 (proto3 strings)
-** =======================================================
-*/
-
-static bool utf8_valid(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    uint64_t w;
-    if (n - i >= 8 && (memcpy(&w, s + i, 8), (w & 0x8080808080808080u) == 0)) {
-      i += 8;   /* ASCII, 8 at a time */
-      continue;
-    }
-    unsigned c = s[i], need, lo = 0x80, hi = 0xBF;
-    if (c < 0x80) { i++; continue; }
-    if (c < 0xC2) return false;             /* continuation byte, or overlong */
-    if (c < 0xE0) need = 1;
-    else if (c < 0xF0) {
-      need = 2;
-      if (c == 0xE0) lo = 0xA0;             /* overlong */
-      if (c == 0xED) hi = 0x9F;             /* surrogates */
-    } else if (c < 0xF5) {
-      need = 3;
-      if (c == 0xF0) lo = 0x90;             /* overlong */
-      if (c == 0xF4) hi = 0x8F;             /* above U+10FFFF */
-    } else return false;
-    if (n - i <= need || s[i + 1] < lo || s[i + 1] > hi) return false;
-    for (unsigned k = 2; k <= need; k++)
-      if ((s[i + k] & 0xC0) != 0x80) return false;
-    i += need + 1;
-  }
-  return true;
-}
-
-/* }====================================================== */
 
 /*
 ** {======================================================
@@ -546,7 +512,7 @@ static int enc_scalar(ctx *c, const schema_field *f, bool proto3, int idx, scala
       if (lua_type(L, idx) != LUA_TSTRING) return type_fail(c, "string", idx);
       v->u = 0;
       v->s = lua_tolstring(L, idx, &v->len);
-      if (f->type == FIELD_STRING && proto3 && !utf8_valid((const unsigned char *)v->s, v->len))
+      if (f->type == FIELD_STRING && proto3 && !jt_utf8_valid(v->s, v->len, NULL))
         return fail(c, "invalid UTF-8");
       return 0;
     case FIELD_ENUM:
@@ -601,26 +567,36 @@ static int enc_element(ctx *c, const schema_message *m, const schema_field *f, i
   return 0;
 }
 
-/* Length of the array at idx, or -1 with the error when it has other keys. */
-static lua_Integer array_length(ctx *c, int idx) {
-  lua_State *L = c->L;
+lua_Integer codec_array_length(lua_State *L, int idx, char *why, size_t whylen) {
   lua_Integer n = 0, max = 0;
+  idx = lua_absindex(L, idx);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
       char key[80];
-      return fail(c, "expected array, got table with key %s", key_text(L, -1, key, sizeof key));
+      snprintf(why, whylen, "expected array, got table with key %s", key_text(L, -1, key, sizeof key));
+      lua_pop(L, 1);
+      return -1;
     }
     n++;
     if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
   }
   if (max == n) return n;
   for (lua_Integer i = 1;; i++) {   /* a hole: at most n, as n keys lie in 1..max */
-    if (lua_rawgeti(L, idx, i) == LUA_TNIL)
-      return fail(c, "expected array, element " LUA_INTEGER_FMT " is missing", (LUAI_UACINT)i);
+    int type = lua_rawgeti(L, idx, i);
     lua_pop(L, 1);
+    if (type == LUA_TNIL) {
+      snprintf(why, whylen, "expected array, element " LUA_INTEGER_FMT " is missing", (LUAI_UACINT)i);
+      return -1;
+    }
   }
+}
+
+static lua_Integer array_length(ctx *c, int idx) {
+  char why[160];
+  lua_Integer n = codec_array_length(c->L, idx, why, sizeof why);
+  return n < 0 ? fail(c, "%s", why) : n;
 }
 
 static int enc_elements(ctx *c, const schema_message *m, const schema_field *f, int idx) {
@@ -934,7 +910,7 @@ static int dec_scalar(ctx *c, const schema_message *m, const schema_field *f, cu
       break;
     default:
       if ((p = get_bytes(c, p, end, &len)) == NULL) return -1;
-      if (f->type == FIELD_STRING && m->proto3 && !utf8_valid(p, len))
+      if (f->type == FIELD_STRING && m->proto3 && !jt_utf8_valid((const char *)p, len, NULL))
         return fail(c, "invalid UTF-8");
       lua_pushlstring(L, (const char *)p, len);
       *pp = p + len;
@@ -966,7 +942,7 @@ static int dec_scalar(ctx *c, const schema_message *m, const schema_field *f, cu
   return 1;
 }
 
-static void push_default(lua_State *L, const schema_field *f) {
+void codec_push_default(lua_State *L, const schema_field *f) {
   switch (f->type) {
     case FIELD_DOUBLE: case FIELD_FLOAT: lua_pushnumber(L, 0); break;
     case FIELD_BOOL: lua_pushboolean(L, 0); break;
@@ -974,6 +950,14 @@ static void push_default(lua_State *L, const schema_field *f) {
     case FIELD_ENUM: lua_pushstring(L, f->enum_type->values[0].name); break;
     default: lua_pushinteger(L, 0);
   }
+}
+
+void codec_push_time(lua_State *L, int64_t seconds, int32_t nanos) {
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)seconds);
+  lua_setfield(L, -2, "seconds");
+  lua_pushinteger(L, nanos);
+  lua_setfield(L, -2, "nanos");
 }
 
 /* Hash slots for a message table: what it always holds, plus a guess from its size. */
@@ -1088,7 +1072,7 @@ static int dec_entry(ctx *c, const schema_field *f, uint32_t wt, cursor *pp, cur
   if (wt != WT_LEN) return wire_fail(c, f, wt);
   if ((p = get_bytes(c, *pp, end, &len)) == NULL) return -1;
   *pp = end = p + len;
-  push_default(L, kf);
+  codec_push_default(L, kf);
   lua_pushnil(L);
   while (p < end) {
     if ((n = get_tag(c, &p, end, &wt)) == 0) return -1;
@@ -1117,7 +1101,7 @@ static int dec_entry(ctx *c, const schema_field *f, uint32_t wt, cursor *pp, cur
     lua_pop(L, 1);
     if (IS_MESSAGE(vf)) {
       if (dec_body(c, vf->message, &p, p, 0, 0) < 0) return -1;   /* an empty message */
-    } else push_default(L, vf);
+    } else codec_push_default(L, vf);
   }
   lua_rawset(L, map);
   pe->key = 0;
@@ -1180,7 +1164,7 @@ static int dec_finish(ctx *c, const schema_message *m, int t, const uint64_t *se
     if (f->label != LABEL_REPEATED && f->has_presence) continue;
     lua_pushstring(L, f->name);
     if (f->label == LABEL_REPEATED) lua_createtable(L, 0, 0);
-    else push_default(L, f);
+    else codec_push_default(L, f);
     lua_rawset(L, t);
   }
   return 0;

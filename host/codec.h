@@ -8,6 +8,7 @@
 #define codec_h
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <lua.h>
 
@@ -44,5 +45,17 @@ int codec_decode(lua_State *L, const schema_message *m, const char *data, size_t
 */
 int codec_encode(lua_State *L, int idx, const schema_message *m, codec_buf *b,
                  const char *root, char *err, size_t errlen);
+
+/*
+** [-0, +0] Length n of the table at idx when its keys are 1..n; else -1 with
+** why: "expected array, got table with key \"a\"", "... element 2 is missing".
+*/
+lua_Integer codec_array_length(lua_State *L, int idx, char *why, size_t whylen);
+
+/* [-0, +1] The value a decoded table holds for scalar field f when it was not sent. */
+void codec_push_default(lua_State *L, const schema_field *f);
+
+/* [-0, +1] A google.protobuf.Timestamp or Duration table, {seconds = s, nanos = n}. */
+void codec_push_time(lua_State *L, int64_t seconds, int32_t nanos);
 
 #endif

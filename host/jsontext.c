@@ -203,13 +203,53 @@ static int put_number_text(jt_buf *b, const char *tmp, int n) {
   return jt_put(b, ".0", 2);
 }
 
+/*
+** d as n / 10^k with k from 1 to 8 and n below 2^53, k as small as it can be:
+** then n and 10^k are exact and their quotient, rounded as IEEE division
+** rounds, is d, just as strtod rounds the decimal "n / 10^k" to d. Prices,
+** coordinates and measures are such numbers; they skip snprintf.
+*/
+static bool short_decimal(double a, uint64_t *n, int *k) {
+  static const double powers[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+  if (!(a >= 1e-4 && a < 1e15)) return false;
+  for (int i = 1; i <= 8; i++) {
+    double scaled = a * powers[i], r;
+    if (scaled >= 9007199254740992.0) return false;
+    r = floor(scaled + 0.5);
+    if (r / powers[i] == a) {
+      *n = (uint64_t)r;
+      *k = i;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Appends n / 10^k in fixed notation, k digits after the point. */
+static int put_fixed(jt_buf *b, bool negative, uint64_t n, int k) {
+  uint64_t scale = 1;
+  char *o;
+  int rc = jt_reserve(b, 32);
+  if (rc != JT_OK) return rc;
+  for (int i = 0; i < k; i++) scale *= 10;
+  if (negative) b->data[b->len++] = '-';
+  if ((rc = jt_put_uint(b, n / scale)) != JT_OK) return rc;
+  o = b->data + b->len;
+  *o = '.';
+  for (int i = k; i > 0; i--, n /= 10) o[i] = (char)('0' + n % 10);
+  b->len += (size_t)k + 1;
+  return JT_OK;
+}
+
 int jt_put_double(jt_buf *b, double d) {
   char tmp[40];
-  int n = 0;
+  int n = 0, k;
+  uint64_t digits;
   if (fabs(d) < 1e15 && d == (double)(int64_t)d && (d != 0 || !signbit(d))) {
-    int rc = jt_put_int(b, (int64_t)d);   /* the usual case, without snprintf */
+    int rc = jt_put_int(b, (int64_t)d);   /* the usual cases, without snprintf */
     return rc != JT_OK ? rc : jt_put(b, ".0", 2);
   }
+  if (short_decimal(fabs(d), &digits, &k)) return put_fixed(b, d < 0, digits, k);
   for (int prec = 15; prec <= 17; prec++) {
     n = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
     if (strtod(tmp, NULL) == d) break;

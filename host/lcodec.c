@@ -137,15 +137,6 @@ static int lcodec_any_unpack(lua_State *L) {
 ** =======================================================
 */
 
-/* [-0, +1] {seconds = s, nanos = n} */
-static void push_time(lua_State *L, lua_Integer s, lua_Integer n) {
-  lua_createtable(L, 0, 2);
-  lua_pushinteger(L, s);
-  lua_setfield(L, -2, "seconds");
-  lua_pushinteger(L, n);
-  lua_setfield(L, -2, "nanos");
-}
-
 /*
 ** Splits the number at arg into whole seconds and nanoseconds: floor, so that
 ** nanos is in [0, 1e9), or, truncating, nanos has the sign of seconds.
@@ -180,11 +171,11 @@ static int lcodec_timestamp(lua_State *L) {
   if (lua_isnoneornil(L, 1)) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    push_time(L, (lua_Integer)ts.tv_sec, (lua_Integer)ts.tv_nsec);
+    codec_push_time(L, (int64_t)ts.tv_sec, (int32_t)ts.tv_nsec);
     return 1;
   }
   split_seconds(L, 1, false, TIMESTAMP_MIN, TIMESTAMP_MAX, "grpc.timestamp", &s, &n);
-  push_time(L, s, n);
+  codec_push_time(L, s, (int32_t)n);
   return 1;
 }
 
@@ -192,7 +183,7 @@ static int lcodec_timestamp(lua_State *L) {
 static int lcodec_duration(lua_State *L) {
   lua_Integer s, n;
   split_seconds(L, 1, true, -DURATION_MAX, DURATION_MAX, "grpc.duration", &s, &n);
-  push_time(L, s, n);
+  codec_push_time(L, s, (int32_t)n);
   return 1;
 }
 

@@ -410,25 +410,8 @@ static int put_single(pj *c, const schema_field *f, int idx, bool *zero) {
 
 /* Length of the array at t, checked to have keys 1..n only. */
 static int array_length(pj *c, int t, lua_Integer *n) {
-  lua_State *L = c->L;
-  lua_Integer count = 0, max = 0;
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    lua_pop(L, 1);
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
-      const char *what = luaL_typename(L, -1);
-      lua_pop(L, 1);
-      return fail(c, "expected array, got table with a %s key", what);
-    }
-    count++;
-    if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
-  }
-  for (lua_Integer i = 1; count != max; i++) {   /* a hole: among the first count */
-    int type = lua_rawgeti(L, t, i);
-    lua_pop(L, 1);
-    if (type == LUA_TNIL) return fail(c, "expected array, element " LUA_INTEGER_FMT " is missing", (LUAI_UACINT)i);
-  }
-  *n = max;
+  char why[160];
+  if ((*n = codec_array_length(c->L, t, why, sizeof why)) < 0) return fail(c, "%s", why);
   return 0;
 }
 
@@ -678,12 +661,7 @@ static int put_wrapper(pj *c, const schema_message *m, int t) {
   bool zero;
   if (collect(c, m, t, &base) < 0) return -1;
   if (lua_isnil(L, base + 1)) {
-    switch (f->type) {
-      case FIELD_BOOL: lua_pushboolean(L, 0); break;
-      case FIELD_STRING: case FIELD_BYTES: lua_pushliteral(L, ""); break;
-      case FIELD_DOUBLE: case FIELD_FLOAT: lua_pushnumber(L, 0); break;
-      default: lua_pushinteger(L, 0);
-    }
+    codec_push_default(L, f);
     lua_replace(L, base + 1);
   }
   if (push_step(c, f->name) < 0) return -1;
@@ -1084,16 +1062,6 @@ static int read_field(pj *c, const schema_field *f) {
   return read_single(c, f);
 }
 
-static void push_default(lua_State *L, const schema_field *f) {
-  switch (f->type) {
-    case FIELD_DOUBLE: case FIELD_FLOAT: lua_pushnumber(L, 0); break;
-    case FIELD_BOOL: lua_pushboolean(L, 0); break;
-    case FIELD_STRING: case FIELD_BYTES: lua_pushliteral(L, ""); break;
-    case FIELD_ENUM: lua_pushstring(L, f->enum_type->values[0].name); break;
-    default: lua_pushinteger(L, 0);
-  }
-}
-
 /* Bits of fields: given (set), or given as something other than null (has). */
 typedef struct fieldset {
   uint64_t local[4], *bits;
@@ -1142,7 +1110,7 @@ static int finish_fields(pj *c, const schema_message *m, int t, const fieldset *
     }
     if (f->label != LABEL_REPEATED && f->has_presence) continue;
     if (f->label == LABEL_REPEATED) lua_newtable(L);
-    else push_default(L, f);
+    else codec_push_default(L, f);
     lua_setfield(L, t, f->name);
   }
   return 0;
@@ -1192,15 +1160,6 @@ static int read_fields(pj *c, const schema_message *m, int t, bool skip_type) {
   if (finish_fields(c, m, t, &fs) < 0) return -1;
   lua_settop(L, top);
   return 0;
-}
-
-/* Pushes {seconds = s, nanos = n}. */
-static void push_time(lua_State *L, int64_t s, int32_t n) {
-  lua_createtable(L, 0, 2);
-  lua_pushinteger(L, s);
-  lua_setfield(L, -2, "seconds");
-  lua_pushinteger(L, n);
-  lua_setfield(L, -2, "nanos");
 }
 
 /* Up to 9 digits of fraction at *p: nanoseconds. */
@@ -1260,7 +1219,7 @@ static int read_timestamp(pj *c) {
   secs = secs * 86400 + h * 3600 + mi * 60 + sec + oh * 3600 + om * 60;
   if (secs < TIMESTAMP_MIN || secs > TIMESTAMP_MAX)
     return fail(c, "Timestamp out of range (years 1 to 9999)");
-  push_time(c->L, secs, ns);
+  codec_push_time(c->L, secs, ns);
   return 0;
 bad:
   return fail(c, "expected a Timestamp in RFC 3339 form (\"1972-01-01T10:00:20.021Z\"), got \"%.*s\"",
@@ -1289,7 +1248,7 @@ static int read_duration(pj *c) {
   }
   if (p + 1 != end || *p != 's') goto bad;
   if (secs > DURATION_MAX) return fail(c, "Duration out of range (10,000 years at most)");
-  push_time(c->L, neg ? -secs : secs, neg ? -ns : ns);
+  codec_push_time(c->L, neg ? -secs : secs, neg ? -ns : ns);
   return 0;
 bad:
   return fail(c, "expected a Duration such as \"1.5s\", got \"%.*s\"", (int)(len < 40 ? len : 40), s);
