@@ -425,12 +425,12 @@ static int read_fields(pj *c, const schema_message *m, int t, bool skip_type) {
   return 0;
 }
 
-/* Up to 9 digits of fraction at *p: nanoseconds. */
+/* The digits of a fraction at *p as nanoseconds; *digits counts them, 10 meaning too many. */
 static int32_t read_nanos(const char **p, const char *end, int *digits) {
   int32_t ns = 0;
   *digits = 0;
   while (*p < end && **p >= '0' && **p <= '9' && *digits < 10) {
-    ns = ns * 10 + (**p - '0');
+    if (*digits < 9) ns = ns * 10 + (**p - '0');
     (*p)++;
     (*digits)++;
   }

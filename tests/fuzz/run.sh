@@ -9,7 +9,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-build-fuzz}
 seconds=${2:-15}
-targets=(decode roundtrip schema encode)
+targets=(decode roundtrip schema encode json)
 failed=()
 mkdir -p "$build/fuzz-artifacts"
 for t in "${targets[@]}"; do
