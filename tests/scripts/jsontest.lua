@@ -186,6 +186,9 @@ function checks.proto_errors(t)
   bad("codectest.WellKnown.ts: Timestamp out of range (years 1 to 9999)", W, '{"ts": "0000-12-31T00:00:00Z"}')
   bad("codectest.WellKnown.dur: expected a Duration such as \"1.5s\", got \"1.5\"", W, '{"dur": "1.5"}')
   bad("codectest.WellKnown.dur: Duration out of range (10,000 years at most)", W, '{"dur": "315576000001s"}')
+  bad("codectest.WellKnown.dur: expected a Duration such as \"1.5s\", got \"1.0000000001s\"", W, '{"dur": "1.0000000001s"}')
+  bad("codectest.WellKnown.stamps[1]: expected a Timestamp in RFC 3339 form (\"1972-01-01T10:00:20.021Z\"), got \"1972-01-01T00:00:00.6666666666Z\"",
+      W, '{"stamps": ["1972-01-01T00:00:00.6666666666Z"]}')
   bad("codectest.WellKnown.mask: FieldMask path \"foo_bar\" has a '_' (paths are lowerCamelCase)", W,
       '{"mask": "foo_bar"}')
   bad("codectest.WellKnown.any: an Any needs \"@type\"", W, '{"any": {"a": 1}}')
