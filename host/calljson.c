@@ -1,8 +1,9 @@
 /*
 ** calljson.c
 ** A Lua state of its own does the work, with the libraries handlers have: the
-** proto3 JSON mapping turns text into a message's table and back
-** (grpc.from_json, grpc.to_json), the codec turns tables into bytes and back.
+** proto3 JSON mapping turns text into a message's table and back (protojson.h,
+** as grpc.from_json and grpc.to_json do), the codec turns tables into bytes
+** and back.
 ** Each conversion runs in protected mode and leaves its result in the
 ** registry, where it stays until the next one.
 */
@@ -11,7 +12,9 @@
 
 #include "calljson.h"
 #include "codec.h"
+#include "ljson.h"
 #include "lvm.h"
+#include "protojson.h"
 
 #define RESULT_KEY "host.calljson"
 
@@ -52,26 +55,16 @@ void calljson_free(calljson *j) {
   free(j);
 }
 
-/* [-1, +1, error] grpc.<fn>(m's name, the value on top), which it replaces. */
-static void call_mapping(lua_State *L, const char *fn, const schema_message *m) {
-  lua_getglobal(L, "grpc");
-  if (lua_getfield(L, -1, fn) != LUA_TFUNCTION)
-    luaL_error(L, "this host is built without the proto3 JSON mapping (grpc.%s)", fn);
-  lua_remove(L, -2);
-  lua_insert(L, -2);
-  lua_pushstring(L, m->full_name);
-  lua_insert(L, -2);
-  lua_call(L, 2, 1);
-}
-
 /* [-1, +0] In protected mode: [job] the bytes of its JSON text. */
 static int text_to_bytes(lua_State *L) {
   const job *jb = lua_touserdata(L, 1);
   codec_buf *b = &lvm_of(L)->buf;
+  jt_buf *scratch = ljson_buffer(L);
   char err[1024];
-  lua_pushlstring(L, jb->data, jb->len);
-  call_mapping(L, "from_json", jb->m);
-  if (codec_encode(L, -1, jb->m, b, jb->m->full_name, err, sizeof err) < 0)
+  scratch->limit = 0;
+  if (protojson_decode(L, lvm_of(L)->schema, jb->m, jb->data, jb->len, scratch, jb->m->full_name,
+                       err, sizeof err) < 0 ||
+      codec_encode(L, -1, jb->m, b, jb->m->full_name, err, sizeof err) < 0)
     return luaL_error(L, "%s", err);
   lua_pushlstring(L, b->data ? b->data : "", b->len);
   lua_setfield(L, LUA_REGISTRYINDEX, RESULT_KEY);
@@ -81,11 +74,12 @@ static int text_to_bytes(lua_State *L) {
 /* [-1, +0] In protected mode: [job] the JSON text of its bytes. */
 static int bytes_to_text(lua_State *L) {
   const job *jb = lua_touserdata(L, 1);
+  jt_buf *text = ljson_buffer(L);
   char err[1024];
-  if (codec_decode(L, jb->m, jb->data, jb->len, jb->m->full_name, err, sizeof err) < 0)
+  if (codec_decode(L, jb->m, jb->data, jb->len, jb->m->full_name, err, sizeof err) < 0 ||
+      protojson_encode(L, -1, lvm_of(L)->schema, jb->m, text, jb->m->full_name, err, sizeof err) < 0)
     return luaL_error(L, "%s", err);
-  call_mapping(L, "to_json", jb->m);
-  if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "grpc.to_json gave no text");
+  lua_pushlstring(L, text->data ? text->data : "", text->len);
   lua_setfield(L, LUA_REGISTRYINDEX, RESULT_KEY);
   return 0;
 }
