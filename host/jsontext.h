@@ -58,9 +58,13 @@ static inline int jt_putc(jt_buf *b, char c) {
 int jt_put_string(jt_buf *b, const char *s, size_t len, size_t *bad);
 int jt_put_int(jt_buf *b, int64_t v);
 int jt_put_uint(jt_buf *b, uint64_t v);
-/* A finite double in the fewest digits that read back as it; ".0" ends one that reads as an integer. */
+/*
+** A finite double as text that reads back as it: a decimal of up to 8 places
+** when it is one, else the shortest of 15, 16 or 17 significant digits; ".0"
+** ends one that would read as an integer.
+*/
 int jt_put_double(jt_buf *b, double d);
-/* A finite float in the fewest digits that read back as that float (protobuf's float fields). */
+/* A finite float in the fewest digits (6 to 9) that read back as that float (protobuf's float fields). */
 int jt_put_float(jt_buf *b, float f);
 /* "base64" of len bytes: the standard alphabet with padding. */
 int jt_put_base64(jt_buf *b, const char *s, size_t len);

@@ -8,10 +8,10 @@
 **   encodes as null too.
 ** - Numbers: an integer literal within 64 bits reads as a Lua integer, any
 **   other number as a float (integers beyond 64 bits too; -0 reads as -0.0).
-**   Integers are written exactly, floats in the fewest digits that read back
-**   as the same double, with ".0" when they would read as an integer. NaN and
-**   the infinities are not JSON: encoding them is an error, and so is
-**   decoding a number too large for a double.
+**   Integers are written exactly, floats in as few digits as read back as
+**   the same double (17 at most), with ".0" when they would read as an
+**   integer. NaN and the infinities are not JSON: encoding them is an error,
+**   and so is decoding a number too large for a double.
 ** - Strings must be UTF-8 both ways. \u escapes of a surrogate pair make one
 **   character; a lone surrogate is an error (it is no character at all).
 ** - A table whose keys are 1..n is an array; one with string keys an object;

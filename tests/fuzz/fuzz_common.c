@@ -34,6 +34,17 @@ void fuzz_die(const char *fmt, ...) {
   abort();
 }
 
+void fuzz_check_decoded(lua_State *L, int rc, int top, const char *err, size_t errlen,
+                        const char *what) {
+  if (rc == 0 && (lua_gettop(L) != top + 1 || !lua_istable(L, -1)))
+    fuzz_die("%s: decode succeeded without leaving one table", what);
+  if (rc < 0) {
+    if (lua_gettop(L) != top) fuzz_die("%s: decode failed and left the stack at %d (was %d)",
+                                       what, lua_gettop(L), top);
+    if (memchr(err, '\0', errlen) == NULL) fuzz_die("%s: error text not terminated", what);
+  }
+}
+
 char *fuzz_errbuf(size_t n) {
   if (n != errbuf_len) {
     free(errbuf);

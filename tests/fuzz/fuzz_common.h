@@ -62,4 +62,11 @@ void fuzz_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2
 /* An err buffer of exactly n bytes on the heap, so ASan sees any overrun. */
 char *fuzz_errbuf(size_t n);
 
+/*
+** After a decoder that pushes one table on success (rc 0) or nothing with an
+** error in err (rc -1), the stack was at top: dies unless it kept to that.
+*/
+void fuzz_check_decoded(lua_State *L, int rc, int top, const char *err, size_t errlen,
+                        const char *what);
+
 #endif

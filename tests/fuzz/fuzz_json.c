@@ -45,14 +45,9 @@ static void proto_json(fuzz_env *e, const schema_message *m, const char *text, s
   lua_State *L = e->L;
   char *err = fuzz_errbuf(errlen), big[1024];
   int top = lua_gettop(L);
-  if (protojson_decode(L, e->s, m, text, size, &scratch, m->full_name, err, errlen) < 0) {
-    if (lua_gettop(L) != top) fuzz_die("%s: decode failed and left the stack at %d (was %d)",
-                                       m->full_name, lua_gettop(L), top);
-    if (memchr(err, '\0', errlen) == NULL) fuzz_die("%s: error text not terminated", m->full_name);
-    return;
-  }
-  if (lua_gettop(L) != top + 1 || !lua_istable(L, -1))
-    fuzz_die("%s: decode succeeded without leaving one table", m->full_name);
+  int rc = protojson_decode(L, e->s, m, text, size, &scratch, m->full_name, err, errlen);
+  fuzz_check_decoded(L, rc, top, err, errlen, m->full_name);
+  if (rc < 0) return;
   if (protojson_encode(L, -1, e->s, m, &out1, m->full_name, big, sizeof big) < 0)
     fuzz_die("%s: what decoded does not encode: %s", m->full_name, big);
   if (protojson_decode(L, e->s, m, out1.data, out1.len, &scratch, m->full_name, big, sizeof big) < 0)
@@ -85,10 +80,9 @@ static int plain_json(lua_State *L) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_env *e = fuzz_init();
   lua_State *L = e->L;
-  size_t errlen = errlens[size & 3];
   const schema_message *m = fuzz_pick(e, &data, &size);
   if (m == NULL) return 0;
-  proto_json(e, m, (const char *)data, size, errlen);
+  proto_json(e, m, (const char *)data, size, errlens[size & 3]);
   lua_settop(L, 0);
   lua_pushcfunction(L, plain_json);
   lua_pushlstring(L, (const char *)data, size);
