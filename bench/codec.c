@@ -88,7 +88,7 @@ typedef struct run {
   lua_State *L;
   const schema_message *m;
   const ProtobufCMessageDescriptor *pbc;
-  codec_buf *buf;
+  buf *buf;
   const char *data;                /* the message's bytes */
   size_t len;
   uint8_t *out;                    /* protobuf-c's output, len bytes */
@@ -172,7 +172,7 @@ int main(int argc, char **argv) {
   luaL_openlibs(L);
   lua_gc(L, LUA_GCGEN, 0, 0);   /* as the host runs its states */
   if (luaL_dostring(L, prelude) != LUA_OK) die("prelude", lua_tostring(L, -1));
-  codec_buf buf = {0};
+  buf buf = {0};
 
   printf("%-24s %9s | %29s %9s | %29s %9s | %s\n", "", "", "host codec (Lua tables), ns", "",
          "protoc-c generated code, ns", "", "");
@@ -216,7 +216,7 @@ int main(int argc, char **argv) {
   }
   printf("both: decode then encode of the decoded table (the host), or unpack, pack and free "
          "(protoc-c);\nMB/s: message bytes per second of both; ratio: host time / protoc-c time.\n");
-  codec_buf_free(&buf);
+  buf_free(&buf);
   lua_close(L);
   schema_free(s);
   return 0;

@@ -58,8 +58,8 @@ void calljson_free(calljson *j) {
 /* [-1, +0] In protected mode: [job] the bytes of its JSON text. */
 static int text_to_bytes(lua_State *L) {
   const job *jb = lua_touserdata(L, 1);
-  codec_buf *b = &lvm_of(L)->buf;
-  jt_buf *scratch = ljson_buffer(L);
+  buf *b = &lvm_of(L)->buf;
+  buf *scratch = ljson_buffer(L);
   char err[1024];
   scratch->limit = 0;
   if (protojson_decode(L, lvm_of(L)->schema, jb->m, jb->data, jb->len, scratch, jb->m->full_name,
@@ -74,7 +74,7 @@ static int text_to_bytes(lua_State *L) {
 /* [-1, +0] In protected mode: [job] the JSON text of its bytes. */
 static int bytes_to_text(lua_State *L) {
   const job *jb = lua_touserdata(L, 1);
-  jt_buf *text = ljson_buffer(L);
+  buf *text = ljson_buffer(L);
   char err[1024];
   if (codec_decode(L, jb->m, jb->data, jb->len, jb->m->full_name, err, sizeof err) < 0 ||
       protojson_encode(L, -1, lvm_of(L)->schema, jb->m, text, jb->m->full_name, err, sizeof err) < 0)

@@ -27,7 +27,7 @@
 **   too long for the caller's buffer loses levels from its middle, never the
 **   reason: `reply.child.child(... 95 more ...).child: nesting deeper than 100`.
 **
-** Nothing here allocates C memory but the caller's codec_buf, grown with
+** Nothing here allocates C memory but the caller's buf, grown with
 ** realloc; scratch for big messages is a userdata on the Lua stack, and the
 ** encoder's cache of keys (see below) lives in the registry. A memory error
 ** raised by Lua therefore leaks nothing.
@@ -103,7 +103,7 @@ typedef struct ctx {
   lua_State *L;
   cache *cache;         /* of the state, once the encoder opens it */
   int lookups;          /* of keys, before that */
-  codec_buf *b;         /* encoding only */
+  buf *b;         /* encoding only */
   const char *root;
   char *err;
   size_t errlen;
@@ -112,7 +112,7 @@ typedef struct ctx {
   path_elem path[MAX_DEPTH + 2];
 } ctx;
 
-static void init_ctx(ctx *c, lua_State *L, codec_buf *b, const char *root, char *err,
+static void init_ctx(ctx *c, lua_State *L, buf *b, const char *root, char *err,
                      size_t errlen) {
   c->L = L;   /* path[] is filled as the walk goes: no need to clear 2 KB per call */
   c->cache = NULL;
@@ -375,16 +375,8 @@ typedef struct segment {
 } segment;
 
 static int grow(ctx *c, size_t n) {
-  codec_buf *b = c->b;
-  size_t cap = b->cap ? b->cap : 256;
-  char *data;
-  if (n > SIZE_MAX / 4 - b->len) return fail(c, "message too large");
-  while (cap - b->len < n) cap *= 2;
-  data = realloc(b->data, cap);
-  if (data == NULL) return fail(c, "out of memory");
-  b->data = data;
-  b->cap = cap;
-  return 0;
+  int rc = buf_grow(c->b, n);
+  return rc == BUF_OK ? 0 : fail(c, rc == BUF_NOMEM ? "out of memory" : "message too large");
 }
 
 static inline int need(ctx *c, size_t n) {
@@ -428,7 +420,7 @@ static unsigned char *put_scalar(unsigned char *p, int wire, const scalar *v) {
 
 /* The body after the byte reserved at `at` is complete: put its length there. */
 static int put_length(ctx *c, size_t at) {
-  codec_buf *b = c->b;
+  buf *b = c->b;
   size_t size = b->len - at - 1, n = 1;
   for (size_t v = size; v >= 0x80; v >>= 7) n++;
   if (n > 1) {   /* rare: a body of 128 bytes or more moves up */
@@ -744,17 +736,7 @@ static int enc_fields(ctx *c, const schema_message *m, int idx) {
   return 0;
 }
 
-void codec_buf_free(codec_buf *b) {
-  free(b->data);
-  b->data = NULL;
-  b->len = b->cap = 0;
-}
-
-void codec_buf_shrink(codec_buf *b) {
-  if (b->cap > ((size_t)1 << 20)) codec_buf_free(b);
-}
-
-int codec_encode(lua_State *L, int idx, const schema_message *m, codec_buf *b, const char *root,
+int codec_encode(lua_State *L, int idx, const schema_message *m, buf *b, const char *root,
                  char *err, size_t errlen) {
   ctx c;
   int top = lua_gettop(L), rc;

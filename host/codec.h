@@ -12,19 +12,8 @@
 
 #include <lua.h>
 
+#include "buf.h"
 #include "schema.h"
-
-/* A growable output buffer. One per worker, reused for every message. */
-typedef struct codec_buf {
-  char *data;
-  size_t len;
-  size_t cap;
-} codec_buf;
-
-void codec_buf_free(codec_buf *b);
-
-/* Frees b's memory when it has grown past what is worth keeping between messages (1 MiB). */
-void codec_buf_shrink(codec_buf *b);
 
 /*
 ** Decodes len bytes as message m and pushes the table [-0, +1 on success].
@@ -43,7 +32,7 @@ int codec_decode(lua_State *L, const schema_message *m, const char *data, size_t
 ** "reply.items[2].id: expected integer, got string". Only a memory error raises;
 ** b stays owned by the caller either way.
 */
-int codec_encode(lua_State *L, int idx, const schema_message *m, codec_buf *b,
+int codec_encode(lua_State *L, int idx, const schema_message *m, buf *b,
                  const char *root, char *err, size_t errlen);
 
 /*

@@ -88,15 +88,15 @@ static int stop(http_conn *c, const char *reason) {
 static int end_value(http_conn *c) {
   c->in_value = false;
   c->req->n_headers++;
-  return http_buf_add(&c->req->headers, "", 1) ? stop(c, "out of memory") : 0;
+  return buf_put(&c->req->headers, "", 1) ? stop(c, "out of memory") : 0;
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len) {
   http_conn *c = conn_of(p);
   if (c->in_value && end_value(c)) return -1;
-  http_buf *h = &c->req->headers;
+  buf *h = &c->req->headers;
   size_t from = h->len;
-  if (http_buf_add(h, at, len)) return stop(c, "out of memory");
+  if (buf_put(h, at, len)) return stop(c, "out of memory");
   for (size_t i = from; i < h->len; i++)
     if (h->data[i] >= 'A' && h->data[i] <= 'Z') h->data[i] = (char)(h->data[i] - 'A' + 'a');
   return 0;
@@ -104,9 +104,9 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
   http_conn *c = conn_of(p);
-  if (!c->in_value && http_buf_add(&c->req->headers, "", 1)) return stop(c, "out of memory");
+  if (!c->in_value && buf_put(&c->req->headers, "", 1)) return stop(c, "out of memory");
   c->in_value = true;
-  return http_buf_add(&c->req->headers, at, len) ? stop(c, "out of memory") : 0;
+  return buf_put(&c->req->headers, at, len) ? stop(c, "out of memory") : 0;
 }
 
 static const char *too_large(http_conn *c) {
@@ -128,9 +128,9 @@ static int on_headers_complete(http_parser *p) {
 
 static int on_body(http_parser *p, const char *at, size_t len) {
   http_conn *c = conn_of(p);
-  http_buf *b = &c->req->body;
+  buf *b = &c->req->body;
   if (len > c->req->max_response_bytes - b->len) return stop(c, too_large(c));
-  return http_buf_add(b, at, len) ? stop(c, "out of memory") : 0;
+  return buf_put(b, at, len) ? stop(c, "out of memory") : 0;
 }
 
 /* An interim response (100 Continue, 103 Early Hints) is dropped; the final one pauses the parser. */
@@ -238,7 +238,7 @@ static void read_response(http_conn *c) {
 }
 
 static void write_request(http_conn *c) {
-  const http_buf *out = &c->req->out;
+  const buf *out = &c->req->out;
   char err[ERR_MAX];
   while (c->written < out->len) {
     bool again;

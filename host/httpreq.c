@@ -19,22 +19,8 @@
 
 #define USER_AGENT "grpc-lua-host"
 
-int http_buf_add(http_buf *b, const char *p, size_t n) {
-  if (b->cap - b->len < n) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->len < n) cap *= 2;
-    char *data = realloc(b->data, cap);
-    if (data == NULL) return -1;
-    b->data = data;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
-  return 0;
-}
-
-static int buf_str(http_buf *b, const char *s) {
-  return http_buf_add(b, s, strlen(s));
+static int buf_str(buf *b, const char *s) {
+  return buf_put(b, s, strlen(s));
 }
 
 /* RFC 9110 5.6.2: the characters of a method or a header name. */
@@ -106,11 +92,11 @@ static int set_shown(http_request *r, const char *url, const struct http_parser_
 /* "METHOD /path?query HTTP/1.1\r\n" */
 static int request_line(http_request *r, const char *method, const char *url, const struct http_parser_url *u) {
   int ok = buf_str(&r->out, method) == 0 && buf_str(&r->out, " ") == 0;
-  if (u->field_set & (1 << UF_PATH)) ok = ok && http_buf_add(&r->out, url + u->field_data[UF_PATH].off, u->field_data[UF_PATH].len) == 0;
+  if (u->field_set & (1 << UF_PATH)) ok = ok && buf_put(&r->out, url + u->field_data[UF_PATH].off, u->field_data[UF_PATH].len) == 0;
   else ok = ok && buf_str(&r->out, "/") == 0;
   if (u->field_set & (1 << UF_QUERY))
     ok = ok && buf_str(&r->out, "?") == 0 &&
-         http_buf_add(&r->out, url + u->field_data[UF_QUERY].off, u->field_data[UF_QUERY].len) == 0;
+         buf_put(&r->out, url + u->field_data[UF_QUERY].off, u->field_data[UF_QUERY].len) == 0;
   return ok && buf_str(&r->out, " HTTP/1.1\r\n") == 0 ? 0 : -1;
 }
 
@@ -177,8 +163,8 @@ int http_request_header(http_request *r, const char *name, size_t nlen, const ch
   if (nlen == 4 && strncasecmp(name, "host", nlen) == 0) r->has |= HAS_HOST;
   if (nlen == 10 && strncasecmp(name, "user-agent", nlen) == 0) r->has |= HAS_USER_AGENT;
   if (nlen == 10 && strncasecmp(name, "connection", nlen) == 0 && mentions_close(value, vlen)) r->close = true;
-  int ok = http_buf_add(&r->out, name, nlen) == 0 && buf_str(&r->out, ": ") == 0 &&
-           http_buf_add(&r->out, value, vlen) == 0 && buf_str(&r->out, "\r\n") == 0;
+  int ok = buf_put(&r->out, name, nlen) == 0 && buf_str(&r->out, ": ") == 0 &&
+           buf_put(&r->out, value, vlen) == 0 && buf_str(&r->out, "\r\n") == 0;
   if (!ok) snprintf(err, errlen, "out of memory");
   return ok ? 0 : -1;
 }
@@ -199,7 +185,7 @@ int http_request_end(http_request *r, const char *body, size_t len) {
     snprintf(line, sizeof line, "Content-Length: %zu\r\n", len);
     ok = buf_str(&r->out, line) == 0;
   }
-  ok = ok && buf_str(&r->out, "\r\n") == 0 && http_buf_add(&r->out, body, len) == 0;
+  ok = ok && buf_str(&r->out, "\r\n") == 0 && buf_put(&r->out, body, len) == 0;
   return ok ? 0 : -1;
 }
 
@@ -217,7 +203,7 @@ void http_request_free(http_request *r) {
   free(r->host);
   free(r->out.data);
   r->ca = r->shown = r->host = NULL;
-  r->headers = r->body = r->out = (http_buf){0};
+  r->headers = r->body = r->out = (buf){0};
 }
 
 bool http_response_header(const http_request *r, size_t *pos, const char **name, const char **value) {

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "timer.h"
 
 #define HTTP_ERROR_MAX 256
@@ -29,11 +30,6 @@ typedef enum http_failure {
   HTTP_FAILED_CANCELLED             /* http_cancel, or the engine stopping */
 } http_failure;
 
-typedef struct http_buf {
-  char *data;
-  size_t len;
-  size_t cap;
-} http_buf;
 
 typedef struct http_request {
   /* Options, set by the owner before http_submit. */
@@ -48,9 +44,9 @@ typedef struct http_request {
   int status;                       /* the response's status; 0: failed, r->error says why */
   http_failure failure;
   char error[HTTP_ERROR_MAX];
-  http_buf headers;                 /* name NUL value NUL ..., names lower-case, in arrival order */
+  buf headers;                 /* name NUL value NUL ..., names lower-case, in arrival order */
   size_t n_headers;
-  http_buf body;
+  buf body;
 
   /* The request itself, made by http_request_init ... http_request_end. */
   char *shown;                      /* the URL without query and user info, for messages */
@@ -61,7 +57,7 @@ typedef struct http_request {
   bool head;                        /* HEAD: the response has no body */
   bool close;                       /* the owner asked for connection: close */
   unsigned has;                     /* which headers the owner gave (HAS_* in http.c) */
-  http_buf out;                     /* the head, then the body: the bytes to send */
+  buf out;                     /* the head, then the body: the bytes to send */
 
   /* The engine's. */
   struct http_engine *engine;
@@ -98,8 +94,6 @@ int http_request_set_ca(http_request *r, const char *path);
 /* Frees what r holds, not r itself. */
 void http_request_free(http_request *r);
 
-/* Appends n bytes at p to b. -1 when out of memory. */
-int http_buf_add(http_buf *b, const char *p, size_t n);
 
 /* The next response header of r from *pos (0 at first): false after the last. */
 bool http_response_header(const http_request *r, size_t *pos, const char **name, const char **value);

@@ -1,6 +1,6 @@
 /*
 ** jsontext.c
-** JSON text in plain C: writers into a jt_buf, a reader over a text, numbers,
+** JSON text in plain C: writers into a buf, a reader over a text, numbers,
 ** UTF-8 and base64. See jsontext.h.
 **
 ** Numbers are written and read with snprintf/strtod in the C locale (the
@@ -20,26 +20,6 @@
 ** Buffer
 ** =======================================================
 */
-
-int jt_grow(jt_buf *b, size_t n) {
-  size_t cap = b->cap ? b->cap : 256;
-  char *data;
-  if (n > SIZE_MAX / 4 - b->len) return JT_NOMEM;
-  if (b->limit != 0 && (b->len > b->limit || n > b->limit - b->len)) return JT_TOOBIG;
-  if (b->cap - b->len >= n) return JT_OK;
-  while (cap - b->len < n) cap *= 2;
-  data = realloc(b->data, cap);
-  if (data == NULL) return JT_NOMEM;
-  b->data = data;
-  b->cap = cap;
-  return JT_OK;
-}
-
-void jt_buf_free(jt_buf *b) {
-  free(b->data);
-  b->data = NULL;
-  b->len = b->cap = 0;
-}
 
 /* }====================================================== */
 
@@ -124,11 +104,11 @@ static size_t escaped_len(const unsigned char *s, size_t len) {
   return n;
 }
 
-int jt_put_string(jt_buf *b, const char *str, size_t len, size_t *bad) {
+int jt_put_string(buf *b, const char *str, size_t len, size_t *bad) {
   const unsigned char *s = (const unsigned char *)str, *end = s + len;
   unsigned char *o;
-  int rc = len < (SIZE_MAX - 2) / 6 ? jt_reserve(b, len * 6 + 2) : JT_NOMEM;
-  if (rc != JT_OK && (rc = jt_reserve(b, escaped_len(s, len) + 2)) != JT_OK) return rc;
+  int rc = len < (SIZE_MAX - 2) / 6 ? buf_reserve(b, len * 6 + 2) : JT_NOMEM;
+  if (rc != JT_OK && (rc = buf_reserve(b, escaped_len(s, len) + 2)) != JT_OK) return rc;
   o = (unsigned char *)b->data + b->len;
   *o++ = '"';
   while (s < end) {
@@ -175,9 +155,9 @@ int jt_put_string(jt_buf *b, const char *str, size_t len, size_t *bad) {
 ** =======================================================
 */
 
-int jt_put_uint(jt_buf *b, uint64_t v) {
+int jt_put_uint(buf *b, uint64_t v) {
   char tmp[20];
-  int n = 0, rc = jt_reserve(b, 20);
+  int n = 0, rc = buf_reserve(b, 20);
   if (rc != JT_OK) return rc;
   do {
     tmp[n++] = (char)('0' + v % 10);
@@ -187,20 +167,20 @@ int jt_put_uint(jt_buf *b, uint64_t v) {
   return JT_OK;
 }
 
-int jt_put_int(jt_buf *b, int64_t v) {
+int jt_put_int(buf *b, int64_t v) {
   int rc;
   if (v >= 0) return jt_put_uint(b, (uint64_t)v);
-  if ((rc = jt_putc(b, '-')) != JT_OK) return rc;
+  if ((rc = buf_putc(b, '-')) != JT_OK) return rc;
   return jt_put_uint(b, -(uint64_t)v);
 }
 
 /* Appends the n characters of tmp, and ".0" when they read as an integer. */
-static int put_number_text(jt_buf *b, const char *tmp, int n) {
+static int put_number_text(buf *b, const char *tmp, int n) {
   bool integral = true;
   int rc;
   for (int i = 0; i < n && integral; i++) integral = tmp[i] == '-' || (tmp[i] >= '0' && tmp[i] <= '9');
-  if ((rc = jt_put(b, tmp, (size_t)n)) != JT_OK || !integral) return rc;
-  return jt_put(b, ".0", 2);
+  if ((rc = buf_put(b, tmp, (size_t)n)) != JT_OK || !integral) return rc;
+  return buf_put(b, ".0", 2);
 }
 
 /*
@@ -226,10 +206,10 @@ static bool short_decimal(double a, uint64_t *n, int *k) {
 }
 
 /* Appends n / 10^k in fixed notation, k digits after the point. */
-static int put_fixed(jt_buf *b, bool negative, uint64_t n, int k) {
+static int put_fixed(buf *b, bool negative, uint64_t n, int k) {
   uint64_t scale = 1;
   char *o;
-  int rc = jt_reserve(b, 32);
+  int rc = buf_reserve(b, 32);
   if (rc != JT_OK) return rc;
   for (int i = 0; i < k; i++) scale *= 10;
   if (negative) b->data[b->len++] = '-';
@@ -241,13 +221,13 @@ static int put_fixed(jt_buf *b, bool negative, uint64_t n, int k) {
   return JT_OK;
 }
 
-int jt_put_double(jt_buf *b, double d) {
+int jt_put_double(buf *b, double d) {
   char tmp[40];
   int n = 0, k;
   uint64_t digits;
   if (fabs(d) < 1e15 && d == (double)(int64_t)d && (d != 0 || !signbit(d))) {
     int rc = jt_put_int(b, (int64_t)d);   /* the usual cases, without snprintf */
-    return rc != JT_OK ? rc : jt_put(b, ".0", 2);
+    return rc != JT_OK ? rc : buf_put(b, ".0", 2);
   }
   if (short_decimal(fabs(d), &digits, &k)) return put_fixed(b, d < 0, digits, k);
   for (int prec = 15; prec <= 17; prec++) {
@@ -257,7 +237,7 @@ int jt_put_double(jt_buf *b, double d) {
   return put_number_text(b, tmp, n);
 }
 
-int jt_put_float(jt_buf *b, float f) {
+int jt_put_float(buf *b, float f) {
   char tmp[40];
   int n = 0;
   for (int prec = 6; prec <= 9; prec++) {
@@ -352,11 +332,11 @@ double jt_number_double(const char *s, size_t len) {
 
 static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-int jt_put_base64(jt_buf *b, const char *str, size_t len) {
+int jt_put_base64(buf *b, const char *str, size_t len) {
   const unsigned char *s = (const unsigned char *)str;
   char *o;
   size_t i = 0;
-  int rc = len < SIZE_MAX / 2 ? jt_reserve(b, (len + 2) / 3 * 4 + 2) : JT_NOMEM;
+  int rc = len < SIZE_MAX / 2 ? buf_reserve(b, (len + 2) / 3 * 4 + 2) : JT_NOMEM;
   if (rc != JT_OK) return rc;
   o = b->data + b->len;
   *o++ = '"';
@@ -578,7 +558,7 @@ static int scan_string(jt_reader *r, const unsigned char **pp, unsigned char **o
   return rc;
 }
 
-int jt_read_string(jt_reader *r, jt_buf *scratch, const char **s, size_t *len) {
+int jt_read_string(jt_reader *r, buf *scratch, const char **s, size_t *len) {
   const unsigned char *start = (const unsigned char *)r->p + 1, *p = start;
   unsigned char *o, *base;
   int rc = scan_string(r, &p, NULL);
@@ -590,7 +570,7 @@ int jt_read_string(jt_reader *r, jt_buf *scratch, const char **s, size_t *len) {
     return 0;
   }
   scratch->len = 0;   /* what is left of the text is always enough: escapes only shrink */
-  if (jt_reserve(scratch, (size_t)(r->end - (const char *)start)) != JT_OK)
+  if (buf_reserve(scratch, (size_t)(r->end - (const char *)start)) != JT_OK)
     return jt_fail(r, r->p, "out of memory for a string");
   base = o = (unsigned char *)scratch->data;
   memcpy(o, start, (size_t)(p - start));
@@ -631,7 +611,7 @@ int jt_read_literal(jt_reader *r, int *which) {
 }
 
 /* Steps over the members of an object or the elements of an array, after its opening bracket. */
-static int skip_container(jt_reader *r, jt_buf *scratch, int depth_left, bool object) {
+static int skip_container(jt_reader *r, buf *scratch, int depth_left, bool object) {
   char close = object ? '}' : ']';
   const char *s;
   size_t len;
@@ -653,7 +633,7 @@ static int skip_container(jt_reader *r, jt_buf *scratch, int depth_left, bool ob
   }
 }
 
-int jt_skip_value(jt_reader *r, jt_buf *scratch, int depth_left) {
+int jt_skip_value(jt_reader *r, buf *scratch, int depth_left) {
   const char *s;
   size_t len;
   jt_number n;

@@ -16,58 +16,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 enum {
-  JT_OK = 0,
-  JT_NOMEM = -1,     /* realloc failed */
-  JT_TOOBIG = -2,    /* the text would pass the buffer's limit */
+  JT_OK = BUF_OK,
+  JT_NOMEM = BUF_NOMEM,     /* realloc failed */
+  JT_TOOBIG = BUF_TOOBIG,   /* the text would pass the buffer's limit */
   JT_BADUTF8 = -3,   /* a string is not UTF-8 */
 };
 
-/* A growable buffer. limit: the most bytes it may hold (0: no limit). */
-typedef struct jt_buf {
-  char *data;
-  size_t len, cap;
-  size_t limit;
-} jt_buf;
-
-int jt_grow(jt_buf *b, size_t n);
-void jt_buf_free(jt_buf *b);
-
-/* Room for n more bytes. */
-static inline int jt_reserve(jt_buf *b, size_t n) {
-  return b->cap - b->len >= n && (b->limit == 0 || b->limit - b->len >= n) ? JT_OK : jt_grow(b, n);
-}
-
-/* Appends n bytes; c one byte. */
-static inline int jt_put(jt_buf *b, const char *s, size_t n) {
-  int rc = jt_reserve(b, n);
-  if (rc == JT_OK) {
-    for (size_t i = 0; i < n; i++) b->data[b->len + i] = s[i];
-    b->len += n;
-  }
-  return rc;
-}
-
-static inline int jt_putc(jt_buf *b, char c) {
-  int rc = jt_reserve(b, 1);
-  if (rc == JT_OK) b->data[b->len++] = c;
-  return rc;
-}
-
 /* "s", escaped. JT_BADUTF8 sets *bad to the offset in s of the first byte that is not UTF-8. */
-int jt_put_string(jt_buf *b, const char *s, size_t len, size_t *bad);
-int jt_put_int(jt_buf *b, int64_t v);
-int jt_put_uint(jt_buf *b, uint64_t v);
+int jt_put_string(buf *b, const char *s, size_t len, size_t *bad);
+int jt_put_int(buf *b, int64_t v);
+int jt_put_uint(buf *b, uint64_t v);
 /*
 ** A finite double as text that reads back as it: a decimal of up to 8 places
 ** when it is one, else the shortest of 15, 16 or 17 significant digits; ".0"
 ** ends one that would read as an integer.
 */
-int jt_put_double(jt_buf *b, double d);
+int jt_put_double(buf *b, double d);
 /* A finite float in the fewest digits (6 to 9) that read back as that float (protobuf's float fields). */
-int jt_put_float(jt_buf *b, float f);
+int jt_put_float(buf *b, float f);
 /* "base64" of len bytes: the standard alphabet with padding. */
-int jt_put_base64(jt_buf *b, const char *s, size_t len);
+int jt_put_base64(buf *b, const char *s, size_t len);
 
 /* Whether len bytes at s are UTF-8 (no surrogates, nothing above U+10FFFF, no overlong form). */
 bool jt_utf8_valid(const char *s, size_t len, size_t *bad);
@@ -127,12 +98,12 @@ int jt_expect(jt_reader *r, char c, const char *what);
 ** The string at p (at its opening quote). *s points into the text when it
 ** holds no escape, else into scratch (grown to the rest of the text at most).
 */
-int jt_read_string(jt_reader *r, jt_buf *scratch, const char **s, size_t *len);
+int jt_read_string(jt_reader *r, buf *scratch, const char **s, size_t *len);
 int jt_read_number(jt_reader *r, jt_number *n);
 /* true, false or null at p: 1, 0 or -1 in *which. */
 int jt_read_literal(jt_reader *r, int *which);
 /* Steps over one value, nested at most depth_left levels. */
-int jt_skip_value(jt_reader *r, jt_buf *scratch, int depth_left);
+int jt_skip_value(jt_reader *r, buf *scratch, int depth_left);
 
 /* Length of the JSON number at the start of s (grammar only), 0 if there is none. */
 size_t jt_scan_number(const char *s, size_t len, bool *integral);

@@ -77,7 +77,7 @@ void lcall_push_request(lua_State *L, call *c) {
 grpc_byte_buffer *lcall_encode_reply(lua_State *L, int idx, call *c) {
   const schema_method *m = call_method(c);
   lvm *vm = call_vm(c);
-  codec_buf *b = &vm->buf;
+  buf *b = &vm->buf;
   char err[ERR_MAX];
   if (lua_isnil(L, idx)) {
     b->len = 0;                     /* nil is the empty message */
@@ -91,7 +91,7 @@ grpc_byte_buffer *lcall_encode_reply(lua_State *L, int idx, call *c) {
     lstatus_raise(L, GRPC_STATUS_RESOURCE_EXHAUSTED, "reply: %d bytes, more than --max-message-bytes %d",
                   (int)b->len, vm->cfg->max_message_bytes);
   grpc_slice s = grpc_slice_from_copied_buffer(b->data, b->len);
-  codec_buf_shrink(b);
+  buf_shrink(b);
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
   grpc_slice_unref(s);
   return bb;

@@ -170,7 +170,7 @@ static grpc_byte_buffer *encode_request(lua_State *L, int idx, const char *targe
   else if (codec_encode(L, idx, m->input, &vm->buf, "request", err, sizeof err))
     lstatus_raise(L, GRPC_STATUS_INTERNAL, "%s %s %s: %s", what, target, m->path, err);
   grpc_slice s = grpc_slice_from_copied_buffer(vm->buf.data, vm->buf.len);
-  codec_buf_shrink(&vm->buf);
+  buf_shrink(&vm->buf);
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
   grpc_slice_unref(s);
   return bb;

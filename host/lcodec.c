@@ -53,12 +53,12 @@ static const schema_message *check_type(lua_State *L, int arg, const char *fn) {
 
 /* [-0, +1, error] Pushes the bytes of the table at idx as message m. */
 static void push_encoded(lua_State *L, const schema_message *m, int idx, const char *fn) {
-  codec_buf *b = &lvm_of(L)->buf;
+  buf *b = &lvm_of(L)->buf;
   char err[ERR_LEN];
   if (codec_encode(L, idx, m, b, m->full_name, err, sizeof err) < 0)
     luaL_error(L, "%s: %s", fn, err);
   lua_pushlstring(L, b->data ? b->data : "", b->len);
-  codec_buf_shrink(b);
+  buf_shrink(b);
 }
 
 /* [-0, +1, error] Pushes the table of len bytes at data as message m. */
@@ -220,7 +220,7 @@ static int lcodec_seconds(lua_State *L) {
 static int lcodec_to_json(lua_State *L) {
   const schema_message *m = check_type(L, 1, "grpc.to_json");
   char err[ERR_LEN];
-  jt_buf *b;
+  buf *b;
   luaL_checkany(L, 2);
   lua_settop(L, 2);
   b = ljson_buffer(L);
@@ -236,7 +236,7 @@ static int lcodec_from_json(lua_State *L) {
   char err[ERR_LEN];
   size_t len;
   const char *text = luaL_checklstring(L, 2, &len);
-  jt_buf *b;
+  buf *b;
   lua_settop(L, 2);
   b = ljson_buffer(L);
   if (b->limit != 0 && len > b->limit)

@@ -55,13 +55,13 @@ static const char empty_array = 'e';  /* json.empty_array is its address */
 */
 
 typedef struct box {
-  jt_buf buf;
+  buf buf;
   size_t limit;
   int out;          /* lent to a running call */
 } box;
 
 static int box_gc(lua_State *L) {
-  jt_buf_free(&((box *)luaL_checkudata(L, 1, BOX_MT))->buf);
+  buf_free(&((box *)luaL_checkudata(L, 1, BOX_MT))->buf);
   return 0;
 }
 
@@ -69,7 +69,7 @@ static int box_gc(lua_State *L) {
 static int box_close(lua_State *L) {
   box *x = luaL_checkudata(L, 1, BOX_MT);
   x->out = 0;
-  if (x->buf.cap > KEEP_MAX) jt_buf_free(&x->buf);
+  if (x->buf.cap > KEEP_MAX) buf_free(&x->buf);
   return 0;
 }
 
@@ -98,7 +98,7 @@ static box *state_box(lua_State *L) {
   return x;
 }
 
-jt_buf *ljson_buffer(lua_State *L) {
+buf *ljson_buffer(lua_State *L) {
   box *x = state_box(L);
   if (x->out) {
     size_t limit = x->limit;
@@ -190,7 +190,7 @@ void ljson_path_error(lua_State *L, char *err, size_t errlen, const char *root,
 
 typedef struct enc {
   lua_State *L;
-  jt_buf *b;
+  buf *b;
   int array_mt;     /* pseudo-index of json.array_mt */
   int depth;        /* containers open */
   ljson_step path[LJSON_MAX_DEPTH];
@@ -228,9 +228,9 @@ static void enc_table(enc *e, int t);
 static void enc_value(enc *e, int idx) {
   lua_State *L = e->L;
   switch (lua_type(L, idx)) {
-    case LUA_TNIL: check(e, jt_put(e->b, "null", 4)); return;
+    case LUA_TNIL: check(e, buf_put(e->b, "null", 4)); return;
     case LUA_TBOOLEAN:
-      check(e, lua_toboolean(L, idx) ? jt_put(e->b, "true", 4) : jt_put(e->b, "false", 5));
+      check(e, lua_toboolean(L, idx) ? buf_put(e->b, "true", 4) : buf_put(e->b, "false", 5));
       return;
     case LUA_TNUMBER:
       if (lua_isinteger(L, idx)) check(e, jt_put_int(e->b, lua_tointeger(L, idx)));
@@ -243,8 +243,8 @@ static void enc_value(enc *e, int idx) {
     case LUA_TSTRING: enc_string(e, idx, e->depth, ""); return;
     case LUA_TTABLE: enc_table(e, idx); return;
     case LUA_TLIGHTUSERDATA:
-      if (lua_touserdata(L, idx) == NULL) check(e, jt_put(e->b, "null", 4));
-      else if (lua_touserdata(L, idx) == &empty_array) check(e, jt_put(e->b, "[]", 2));
+      if (lua_touserdata(L, idx) == NULL) check(e, buf_put(e->b, "null", 4));
+      else if (lua_touserdata(L, idx) == &empty_array) check(e, buf_put(e->b, "[]", 2));
       else enc_fail(e, e->depth, "cannot encode a light userdata other than json.null and json.empty_array");
       return;
     default: enc_fail(e, e->depth, "cannot encode a %s", luaL_typename(L, idx));
@@ -266,16 +266,16 @@ static void enc_child(enc *e, int level, ljson_step s) {
 static bool enc_run(enc *e, int t, int level) {
   lua_State *L = e->L;
   lua_Integer n = 0;
-  check(e, jt_putc(e->b, '['));
+  check(e, buf_putc(e->b, '['));
   do {
     if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) != n + 1) {
       lua_pop(L, 2);
       return false;
     }
-    if (n > 0) check(e, jt_putc(e->b, ','));
+    if (n > 0) check(e, buf_putc(e->b, ','));
     enc_child(e, level, (ljson_step){NULL, ++n, 0});
   } while (lua_next(L, t));
-  check(e, jt_putc(e->b, ']'));
+  check(e, buf_putc(e->b, ']'));
   return true;
 }
 
@@ -283,10 +283,10 @@ static bool enc_run(enc *e, int t, int level) {
 static void enc_members(enc *e, int t, int level, int key_type) {
   lua_State *L = e->L;
   bool first = true;
-  check(e, jt_putc(e->b, '{'));
+  check(e, buf_putc(e->b, '{'));
   do {
     int key = lua_gettop(L) - 1;
-    if (!first) check(e, jt_putc(e->b, ','));
+    if (!first) check(e, buf_putc(e->b, ','));
     first = false;
     if (lua_type(L, key) != key_type)
       enc_fail(e, level, "a table with both string and integer keys is neither an array nor an object");
@@ -294,16 +294,16 @@ static void enc_members(enc *e, int t, int level, int key_type) {
       size_t len;
       const char *name = lua_tolstring(L, key, &len);
       enc_string(e, key, level, "a key: ");
-      check(e, jt_putc(e->b, ':'));
+      check(e, buf_putc(e->b, ':'));
       enc_child(e, level, is_identifier(name, len) ? (ljson_step){name, 0, 0} : (ljson_step){NULL, 0, key});
     } else {
-      check(e, jt_putc(e->b, '"'));
+      check(e, buf_putc(e->b, '"'));
       check(e, jt_put_int(e->b, lua_tointeger(L, key)));
-      check(e, jt_put(e->b, "\":", 2));
+      check(e, buf_put(e->b, "\":", 2));
       enc_child(e, level, (ljson_step){NULL, 0, key});
     }
   } while (lua_next(L, t));
-  check(e, jt_putc(e->b, '}'));
+  check(e, buf_putc(e->b, '}'));
 }
 
 /*
@@ -335,13 +335,13 @@ static void enc_by_keys(enc *e, int t, int level, bool must_be_array) {
   if (strings && integers)
     enc_fail(e, level, "a table with both string and integer keys is neither an array nor an object");
   if (integers && positive && count == max) {
-    check(e, jt_putc(e->b, '['));
+    check(e, buf_putc(e->b, '['));
     for (lua_Integer i = 1; i <= max; i++) {
-      if (i > 1) check(e, jt_putc(e->b, ','));
+      if (i > 1) check(e, buf_putc(e->b, ','));
       lua_rawgeti(L, t, i);
       enc_child(e, level, (ljson_step){NULL, i, 0});
     }
-    check(e, jt_putc(e->b, ']'));
+    check(e, buf_putc(e->b, ']'));
     return;
   }
   if (must_be_array) enc_fail(e, level, "a table with json.array_mt has keys other than 1..n");
@@ -364,7 +364,7 @@ static void enc_table(enc *e, int t) {
   }
   e->depth++;
   lua_pushnil(L);
-  if (!lua_next(L, t)) check(e, is_array ? jt_put(e->b, "[]", 2) : jt_put(e->b, "{}", 2));
+  if (!lua_next(L, t)) check(e, is_array ? buf_put(e->b, "[]", 2) : buf_put(e->b, "{}", 2));
   else if (lua_isinteger(L, -2) && lua_tointeger(L, -2) == 1) {
     if (!enc_run(e, t, level)) {
       e->b->len = start;
@@ -403,7 +403,7 @@ static int ljson_encode(lua_State *L) {
 typedef struct dec {
   lua_State *L;
   jt_reader r;
-  jt_buf *scratch;
+  buf *scratch;
   int array_mt;
   int depth;
   char err[256];

@@ -29,7 +29,7 @@ int luaopen_json(lua_State *L);
 ** A call made while the buffer is out (from a finalizer run by an allocation
 ** of the call that has it) gets a buffer of its own.
 */
-jt_buf *ljson_buffer(lua_State *L);
+buf *ljson_buffer(lua_State *L);
 
 /*
 ** One level of a path: a name (".name"), a 1-based index ("[3]"), or the key

@@ -46,7 +46,7 @@ void lvm_free(lvm *vm) {
   if (vm == NULL) return;
   if (vm->L != NULL) lua_close(vm->L);
   if (vm->schema != NULL) schema_release(vm->schema);
-  codec_buf_free(&vm->buf);
+  buf_free(&vm->buf);
   free(vm->has_handler);
   free(vm);
 }

@@ -25,7 +25,7 @@ typedef struct lvm {
   lua_State *L;
   schema *schema;                   /* shared with the other states of its version */
   const config *cfg;                /* lives as long as the process */
-  codec_buf buf;                    /* scratch for encoding, reset per message */
+  buf buf;                    /* scratch for encoding, reset per message */
   int handlers_ref;                 /* registry: table method index + 1 -> handler */
   bool *has_handler;                /* by method index, for the lookup of every call */
   size_t calls;                     /* calls whose handlers run here */

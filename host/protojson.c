@@ -9,7 +9,7 @@
 
 #include "protojson_walk.h"
 
-void pj_init(pj *c, lua_State *L, const schema *s, jt_buf *b, const char *root, char *err,
+void pj_init(pj *c, lua_State *L, const schema *s, buf *b, const char *root, char *err,
              size_t errlen) {
   c->L = L;
   c->s = s;

@@ -28,7 +28,7 @@
 ** proto3 fields without presence only when they are not zero, as protobuf's
 ** printers do; past b->limit it fails.
 */
-int protojson_encode(lua_State *L, int idx, const schema *s, const schema_message *m, jt_buf *b,
+int protojson_encode(lua_State *L, int idx, const schema *s, const schema_message *m, buf *b,
                      const char *root, char *err, size_t errlen);
 
 /*
@@ -39,6 +39,6 @@ int protojson_encode(lua_State *L, int idx, const schema *s, const schema_messag
 ** length of the text at most.
 */
 int protojson_decode(lua_State *L, const schema *s, const schema_message *m, const char *text,
-                     size_t len, jt_buf *scratch, const char *root, char *err, size_t errlen);
+                     size_t len, buf *scratch, const char *root, char *err, size_t errlen);
 
 #endif

@@ -152,7 +152,7 @@ static int read_bytes(pj *c) {
   if (s >= c->b->data && s < c->b->data + c->b->cap) out = (char *)s;   /* unescaped in scratch */
   else {
     c->b->len = 0;
-    if (jt_reserve(c->b, len / 4 * 3 + 3) != JT_OK) return pj_fail(c, "out of memory");
+    if (buf_reserve(c->b, len / 4 * 3 + 3) != JT_OK) return pj_fail(c, "out of memory");
     out = c->b->data;
   }
   if ((n = jt_base64_decode(s, len, out)) < 0) return pj_fail(c, "invalid base64");
@@ -609,12 +609,12 @@ static int any_type(pj *c, const char **url, size_t *url_len, const schema_messa
 
 /* [-0, +1] A wire buffer that a memory error cannot leak: a userdata whose __gc frees it. */
 static int wire_gc(lua_State *L) {
-  codec_buf_free(luaL_checkudata(L, 1, WIRE_MT));
+  buf_free(luaL_checkudata(L, 1, WIRE_MT));
   return 0;
 }
 
-static codec_buf *push_wire_buffer(lua_State *L) {
-  codec_buf *w = lua_newuserdatauv(L, sizeof *w, 0);
+static buf *push_wire_buffer(lua_State *L) {
+  buf *w = lua_newuserdatauv(L, sizeof *w, 0);
   memset(w, 0, sizeof *w);
   if (luaL_newmetatable(L, WIRE_MT)) {
     lua_pushcfunction(L, wire_gc);
@@ -631,7 +631,7 @@ static int read_any(pj *c) {
   const char *url = NULL;
   size_t url_len = 0;
   char err[512];
-  codec_buf *w;
+  buf *w;
   int rc;
   if (jt_peek(&c->r) != '{') return expected(c, "object");
   if (any_type(c, &url, &url_len, &inner) < 0) return -1;   /* url */
@@ -674,7 +674,7 @@ static int read_any(pj *c) {
   lua_setfield(L, -2, "type_url");
   lua_pushlstring(L, w->data ? w->data : "", w->len);
   lua_setfield(L, -2, "value");
-  codec_buf_free(w);
+  buf_free(w);
   lua_replace(L, -4);                                        /* any t w */
   lua_pop(L, 2);
   return 0;
@@ -712,7 +712,7 @@ static int read_message(pj *c, const schema_message *m) {
 }
 
 int protojson_decode(lua_State *L, const schema *s, const schema_message *m, const char *text,
-                     size_t len, jt_buf *scratch, const char *root, char *err, size_t errlen) {
+                     size_t len, buf *scratch, const char *root, char *err, size_t errlen) {
   pj c;
   int top = lua_gettop(L);
   pj_init(&c, L, s, scratch, root, err, errlen);

@@ -31,7 +31,7 @@
 typedef struct pj {
   lua_State *L;
   const schema *s;
-  jt_buf *b;            /* output when writing, scratch when reading */
+  buf *b;            /* output when writing, scratch when reading */
   jt_reader r;          /* reading */
   const char *root;
   char *err;
@@ -43,7 +43,7 @@ typedef struct pj {
   char rerr[160];       /* the reader's message */
 } pj;
 
-void pj_init(pj *c, lua_State *L, const schema *s, jt_buf *b, const char *root, char *err,
+void pj_init(pj *c, lua_State *L, const schema *s, buf *b, const char *root, char *err,
              size_t errlen);
 
 /* Writes "<root><path>: <reason>" to the caller's err (a map key's: "...: map key: <reason>"); -1. */

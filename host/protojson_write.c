@@ -94,9 +94,9 @@ static int put_integer(pj *c, field_type t, lua_Integer v) {
     W(c, jt_put_int(c->b, v));
     return 0;
   }
-  W(c, jt_putc(c->b, '"'));
+  W(c, buf_putc(c->b, '"'));
   W(c, pj_is_unsigned64(t) ? jt_put_uint(c->b, (uint64_t)v) : jt_put_int(c->b, v));
-  W(c, jt_putc(c->b, '"'));
+  W(c, buf_putc(c->b, '"'));
   return 0;
 }
 
@@ -109,8 +109,8 @@ static double field_double(const schema_field *f, double d) {
 }
 
 static int put_floating(pj *c, const schema_field *f, double d) {
-  if (d != d) W(c, jt_put(c->b, "\"NaN\"", 5));
-  else if (isinf(d)) W(c, d > 0 ? jt_put(c->b, "\"Infinity\"", 10) : jt_put(c->b, "\"-Infinity\"", 11));
+  if (d != d) W(c, buf_put(c->b, "\"NaN\"", 5));
+  else if (isinf(d)) W(c, d > 0 ? buf_put(c->b, "\"Infinity\"", 10) : buf_put(c->b, "\"-Infinity\"", 11));
   else W(c, f->type == FIELD_FLOAT ? jt_put_float(c->b, (float)d) : jt_put_double(c->b, d));
   return 0;
 }
@@ -151,7 +151,7 @@ static int put_scalar(pj *c, const schema_field *f, int idx, bool *zero) {
     case FIELD_BOOL:
       if (!lua_isboolean(L, idx)) return type_fail(c, "boolean", idx);
       *zero = !lua_toboolean(L, idx);
-      W(c, *zero ? jt_put(c->b, "false", 5) : jt_put(c->b, "true", 4));
+      W(c, *zero ? buf_put(c->b, "false", 5) : buf_put(c->b, "true", 4));
       return 0;
     case FIELD_STRING:
       if (put_lua_string(c, idx) < 0) return -1;
@@ -169,7 +169,7 @@ static int put_scalar(pj *c, const schema_field *f, int idx, bool *zero) {
       const schema_enum_value *ev;
       if (get_enum(c, f->enum_type, idx, &i, &ev) < 0) return -1;
       *zero = i == 0;
-      if (pj_is_null_value(f)) W(c, jt_put(c->b, "null", 4));
+      if (pj_is_null_value(f)) W(c, buf_put(c->b, "null", 4));
       else if (ev != NULL) return put_text(c, ev->name, strlen(ev->name));
       else W(c, jt_put_int(c->b, i));
       return 0;
@@ -204,16 +204,16 @@ static int put_list(pj *c, const schema_field *f, int idx, lua_Integer *count) {
   bool zero;
   if (!lua_istable(L, idx)) return type_fail(c, "array", idx);
   if (array_length(c, idx, count) < 0) return -1;
-  W(c, jt_putc(c->b, '['));
+  W(c, buf_putc(c->b, '['));
   for (lua_Integer i = 1; i <= *count; i++) {
-    if (i > 1) W(c, jt_putc(c->b, ','));
+    if (i > 1) W(c, buf_putc(c->b, ','));
     lua_rawgeti(L, idx, i);
     step->index = i;
     if (put_single(c, f, lua_gettop(L), &zero) < 0) return -1;
     lua_pop(L, 1);
   }
   step->index = 0;
-  W(c, jt_putc(c->b, ']'));
+  W(c, buf_putc(c->b, ']'));
   return 0;
 }
 
@@ -223,13 +223,13 @@ static int put_map_key(pj *c, const schema_field *kf, int idx) {
   if (kf->type == FIELD_STRING) return put_lua_string(c, idx);
   if (kf->type == FIELD_BOOL) {
     if (!lua_isboolean(c->L, idx)) return type_fail(c, "boolean", idx);
-    W(c, lua_toboolean(c->L, idx) ? jt_put(c->b, "\"true\"", 6) : jt_put(c->b, "\"false\"", 7));
+    W(c, lua_toboolean(c->L, idx) ? buf_put(c->b, "\"true\"", 6) : buf_put(c->b, "\"false\"", 7));
     return 0;
   }
   if (get_integer(c, kf->type, idx, &v) < 0) return -1;
-  W(c, jt_putc(c->b, '"'));
+  W(c, buf_putc(c->b, '"'));
   W(c, pj_is_unsigned64(kf->type) ? jt_put_uint(c->b, (uint64_t)v) : jt_put_int(c->b, v));
-  W(c, jt_putc(c->b, '"'));
+  W(c, buf_putc(c->b, '"'));
   return 0;
 }
 
@@ -241,21 +241,21 @@ static int put_map(pj *c, const schema_field *f, int idx, lua_Integer *count) {
   bool zero;
   if (!lua_istable(L, idx)) return type_fail(c, "table", idx);
   *count = 0;
-  W(c, jt_putc(c->b, '{'));
+  W(c, buf_putc(c->b, '{'));
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     int key = lua_gettop(L) - 1;
-    if ((*count)++ > 0) W(c, jt_putc(c->b, ','));
+    if ((*count)++ > 0) W(c, buf_putc(c->b, ','));
     step->key = key;
     c->in_key = true;
     if (put_map_key(c, kf, key) < 0) return -1;
     c->in_key = false;
-    W(c, jt_putc(c->b, ':'));
+    W(c, buf_putc(c->b, ':'));
     if (put_single(c, vf, key + 1, &zero) < 0) return -1;
     lua_pop(L, 1);
   }
   step->key = 0;
-  W(c, jt_putc(c->b, '}'));
+  W(c, buf_putc(c->b, '}'));
   return 0;
 }
 
@@ -298,9 +298,9 @@ static int put_field(pj *c, const schema_field *f, int idx, bool *first) {
   lua_Integer count = 1;
   bool zero = false;
   int rc;
-  if (!*first) W(c, jt_putc(c->b, ','));
+  if (!*first) W(c, buf_putc(c->b, ','));
   if (put_text(c, f->json_name, strlen(f->json_name)) < 0) return -1;
-  W(c, jt_putc(c->b, ':'));
+  W(c, buf_putc(c->b, ':'));
   if (pj_push_step(c, f->name) < 0) return -1;
   if (f->is_map) rc = put_map(c, f, idx, &count);
   else if (f->label == LABEL_REPEATED) rc = put_list(c, f, idx, &count);
@@ -366,7 +366,7 @@ static int put_time(pj *c, const schema_message *m, int t, bool timestamp) {
     n = snprintf(text, sizeof text, "\"%s" LUA_INTEGER_FMT "%ss\"", s < 0 || ns < 0 ? "-" : "",
                  (LUAI_UACINT)(s < 0 ? -s : s), frac);
   }
-  W(c, jt_put(c->b, text, (size_t)n));
+  W(c, buf_put(c->b, text, (size_t)n));
   return 0;
 }
 
@@ -431,7 +431,7 @@ static int put_value(pj *c, const schema_message *m, int t) {
     return rc;
   }
   lua_settop(L, base);
-  W(c, jt_put(c->b, "null", 4));
+  W(c, buf_put(c->b, "null", 4));
   return 0;
 }
 
@@ -470,7 +470,7 @@ static int put_any(pj *c, const schema_message *m, int t) {
   data = lua_isnil(L, base + 2) ? "" : lua_tolstring(L, base + 2, &len);
   if (url_len == 0 && len == 0) {   /* the empty Any */
     lua_settop(L, base);
-    W(c, jt_put(c->b, "{}", 2));
+    W(c, buf_put(c->b, "{}", 2));
     return 0;
   }
   if (strlen(url) != url_len || (inner = pj_type_of_url(c->s, url)) == NULL) {
@@ -481,10 +481,10 @@ static int put_any(pj *c, const schema_message *m, int t) {
     if (pj_push_step(c, "value") < 0) return -1;
     return pj_fail(c, "%s", err);
   }
-  W(c, jt_put(c->b, "{\"@type\":", 9));
+  W(c, buf_put(c->b, "{\"@type\":", 9));
   if (put_text(c, url, url_len) < 0) return -1;
   if (pj_wkt(inner) != WKT_NONE) {
-    W(c, jt_put(c->b, ",\"value\":", 9));
+    W(c, buf_put(c->b, ",\"value\":", 9));
     rc = put_message(c, inner, lua_gettop(L));
   } else if ((rc = pj_enter(c, (int)inner->n_fields)) == 0) {
     rc = put_fields(c, inner, lua_gettop(L), false);
@@ -492,7 +492,7 @@ static int put_any(pj *c, const schema_message *m, int t) {
   }
   if (rc < 0) return -1;
   lua_settop(L, base);
-  W(c, jt_putc(c->b, '}'));
+  W(c, buf_putc(c->b, '}'));
   return 0;
 }
 
@@ -524,15 +524,15 @@ static int put_message(pj *c, const schema_message *m, int t) {
       break;
     }
     default:
-      W(c, jt_putc(c->b, '{'));
+      W(c, buf_putc(c->b, '{'));
       rc = put_fields(c, m, t, true);
-      if (rc == 0) W(c, jt_putc(c->b, '}'));
+      if (rc == 0) W(c, buf_putc(c->b, '}'));
   }
   c->depth--;
   return rc;
 }
 
-int protojson_encode(lua_State *L, int idx, const schema *s, const schema_message *m, jt_buf *b,
+int protojson_encode(lua_State *L, int idx, const schema *s, const schema_message *m, buf *b,
                      const char *root, char *err, size_t errlen) {
   pj c;
   int top = lua_gettop(L), rc;

@@ -24,7 +24,7 @@
 static int passed, failed;
 static schema *S;
 static lua_State *L;
-static codec_buf B;
+static buf B;
 static char err[4096];
 
 static void check(bool ok, int line, const char *fmt, ...) {
@@ -944,7 +944,7 @@ int main(int argc, char **argv) {
   test_encode_errors();
   test_decode_errors();
   lua_close(L);
-  codec_buf_free(&B);
+  buf_free(&B);
   schema_free(S);
   rmdir(tmpdir);
   printf("%d passed, %d failed\n", passed, failed);

@@ -149,9 +149,9 @@ static int clone_job(job *dst, const job *t) {
   r->shown = strdup(s->shown);
   r->host = strdup(s->host);
   r->ca = s->ca ? strdup(s->ca) : NULL;
-  r->out = (http_buf){0};
-  r->headers = r->body = (http_buf){0};
-  return r->shown && r->host && http_buf_add(&r->out, s->out.data, s->out.len) == 0 ? 0 : -1;
+  r->out = (buf){0};
+  r->headers = r->body = (buf){0};
+  return r->shown && r->host && buf_put(&r->out, s->out.data, s->out.len) == 0 ? 0 : -1;
 }
 
 static int parse_jobs(int argc, char **argv, int i, job **jobs, size_t *n) {

@@ -24,7 +24,7 @@ typedef struct fuzz_env {
   size_t n_protosets;
   bool *has_maps;                   /* by position in messages: a map in it or below */
   lua_State *L;
-  codec_buf b1, b2;
+  buf b1, b2;
 } fuzz_env;
 
 /*

@@ -29,7 +29,7 @@ lvm *lvm_of(lua_State *L) {
 }
 
 static const size_t errlens[] = {1, 9, 80, 1024};
-static jt_buf out1, out2, scratch;
+static buf out1, out2, scratch;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
