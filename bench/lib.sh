@@ -3,9 +3,16 @@
 # run). Expects the caller to have set BENCH_DIR and NAME (the script's name, for messages) and
 # `set -euo pipefail`.
 #
-# Servers (BENCH_SERVERS picks them, in order; default "host cpp go js python"), each the same
-# helloworld.Greeter (proto/helloworld.proto), the streaming methods as bench/scripts/greeter.lua:
-#   host    the function host ($HOST_BIN, built by the project's CMake build; skipped if absent)
+# Servers (BENCH_SERVERS picks them, in order; default "host hostlog core cpp go js python"), each
+# the same helloworld.Greeter (proto/helloworld.proto), the streaming methods as
+# bench/scripts/greeter.lua:
+#   host    the function host ($HOST_BIN, built by the project's CMake build; skipped if absent),
+#           with BENCH_HOST_ARGS [--quiet]
+#   hostlog the same host writing its per-call log lines, as users run it (BENCH_HOST_ARGS without
+#           --quiet; stdout to the server's log file): where a line a call costs, unary.sh and
+#           cost.sh (the scripts that set WITH_HOSTLOG)
+#   core    the bare gRPC C core (peers/c, core_server, built by the project's CMake build as
+#           $CORE_BIN): one thread, one completion queue, no Lua, no codec; the ceiling
 #   cpp     grpc C++ callback API (peers/cpp/greeter_callback_server.cc, Debian libgrpc++-dev)
 #   go      grpc-go 1.33 (peers/go, Debian golang-google-grpc-dev), GOMAXPROCS=1
 #   js      grpc-js on node (peers/js/server.js; `npm install` of peers/js/package.json's exact
@@ -18,9 +25,13 @@
 #   BENCH_BUILD_DIR   build outputs [<repo>/build/bench]; nothing is written to the source tree
 #   HOST_BIN          the host binary [<repo>/build/host]
 #   HOST_PROTOSET     [<repo>/build/protoset.pb]
+#   CORE_BIN          the bare C core peer [<repo>/build/bench/core_server]
 #   BENCH_SCRIPTS     the host's scripts [<repo>/bench/scripts]: greeter.lua with x-count
 #   BENCH_HOST_ARGS   extra arguments for the host [--quiet]
-#   BENCH_SERVERS     which servers, in order ["host cpp go js python"]
+#   BENCH_SERVERS     which servers, in order ["host hostlog core cpp go js python"]
+#   BENCH_RATIOS      the ratio columns, A/B for A's figure over B's, each shown when both ran
+#                     ["host/core host/cpp host/go host/js host/python hostlog/host hostlog/core
+#                     hostlog/cpp"]: hostlog/host is what the log lines cost
 #   BENCH_PORT        port the servers listen on, one at a time [31152; unary.sh 50151]: keep it out
 #                     of the ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), or the
 #                     cold-start connect loop may connect a socket to itself and take the port
@@ -41,7 +52,9 @@ HOST_PROTOSET=${HOST_PROTOSET:-$ROOT/build/protoset.pb}
 BENCH_SCRIPTS=${BENCH_SCRIPTS:-$BENCH_DIR/scripts}
 read -r -a HOST_ARGS <<<"${BENCH_HOST_ARGS---quiet}"
 PROTO_DIR=$ROOT/proto
-SERVERS=${BENCH_SERVERS:-host cpp go js python}
+SERVERS=${BENCH_SERVERS:-host hostlog core cpp go js python}
+RATIOS=${BENCH_RATIOS:-host/core host/cpp host/go host/js host/python hostlog/host hostlog/core hostlog/cpp}
+CORE_BIN=${CORE_BIN:-$ROOT/build/bench/core_server}
 PORT=${BENCH_PORT:-31152}
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
@@ -199,9 +212,19 @@ pick_servers() {
   RUN=()
   for name in $SERVERS; do
     case $name in
-    host)
+    host | hostlog)
       if [[ ! -x $HOST_BIN ]]; then
-        log "host: $HOST_BIN not found; skipped (build it, or set HOST_BIN)"
+        log "$name: $HOST_BIN not found; skipped (build it, or set HOST_BIN)"
+        continue
+      fi
+      if [[ $name == hostlog && -z ${WITH_HOSTLOG:-} ]]; then
+        log "hostlog: one log line a call matters for unary calls only (unary.sh, cost.sh); skipped"
+        continue
+      fi
+      ;;
+    core)
+      if [[ ! -x $CORE_BIN ]]; then
+        log "core: $CORE_BIN not found; skipped (cmake --build build --target core_server, or set CORE_BIN)"
         continue
       fi
       ;;
@@ -211,7 +234,7 @@ pick_servers() {
         continue
       fi
       ;;
-    *) die "unknown server $name (host cpp go js python)" ;;
+    *) die "unknown server $name (host hostlog core cpp go js python)" ;;
     esac
     RUN+=("$name")
   done
@@ -264,6 +287,13 @@ server_cmd() { # name cpus workers -> SERVER_CMD array (`env`, `taskset` and the
   case $1 in
   host) SERVER_CMD=(taskset -c "$2" "$HOST_BIN" --port "$PORT" --address 127.0.0.1 --workers "$3"
     --protoset "$HOST_PROTOSET" --scripts "$BENCH_SCRIPTS" --no-watch "${HOST_ARGS[@]}") ;;
+  hostlog)
+    local a args=()
+    for a in "${HOST_ARGS[@]}"; do [[ $a == --quiet ]] || args+=("$a"); done
+    SERVER_CMD=(taskset -c "$2" "$HOST_BIN" --port "$PORT" --address 127.0.0.1 --workers "$3"
+      --protoset "$HOST_PROTOSET" --scripts "$BENCH_SCRIPTS" --no-watch "${args[@]}")
+    ;;
+  core) SERVER_CMD=(taskset -c "$2" "$CORE_BIN" --port "$PORT") ;;
   go) SERVER_CMD=(env GOMAXPROCS="$3" taskset -c "$2" "$GO_BIN" -port "$PORT") ;;
   cpp) SERVER_CMD=(taskset -c "$2" "$CPP_BIN" --port "$PORT") ;;
   js) SERVER_CMD=(env NODE_PATH="$JS_DIR/node_modules" taskset -c "$2" "$(command -v node)"
@@ -274,19 +304,28 @@ server_cmd() { # name cpus workers -> SERVER_CMD array (`env`, `taskset` and the
   esac
 }
 
+# SERVER_WRAP: a command the server runs under, between taskset and the server (callgrind.sh's
+# valgrind); START_SECS: how long start_server waits for it to be ready.
+SERVER_WRAP=()
+START_SECS=10
+
 start_server() { # name cpus [workers]
   local name=$1 logf=$LOG_DIR/$NAME-$1.log i
   SERVER_NAME=$name
   port_open "$PORT" && die "port $PORT is already in use (set BENCH_PORT)"
   server_cmd "$name" "$2" "${3:-1}"
+  if ((${#SERVER_WRAP[@]})); then
+    [[ ${SERVER_CMD[0]} == taskset ]] || die "$name: cannot run under ${SERVER_WRAP[0]}"
+    SERVER_CMD=("${SERVER_CMD[@]:0:3}" "${SERVER_WRAP[@]}" "${SERVER_CMD[@]:3}")
+  fi
   : >"$logf"
   # exec: `env` and `taskset` exec the server, so $! is the server's own pid (for /proc).
   "${SERVER_CMD[@]}" >"$logf" 2>&1 &
   SERVER_PID=$!
   # Readiness: the host says msg=ready; the peers are ready once the port accepts.
   local by_log=0
-  [[ $name == host ]] && by_log=1
-  for ((i = 0; i < 200; i++)); do # up to 10 s
+  [[ $name == host* ]] && by_log=1
+  for ((i = 0; i < START_SECS * 20; i++)); do
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$logf" >&2; die "$name exited during start-up"; }
     if ((!by_log)) || grep -q 'msg=ready' "$logf"; then
       port_open "$PORT" && return 0
@@ -294,7 +333,7 @@ start_server() { # name cpus [workers]
     sleep 0.05
   done
   cat "$logf" >&2
-  die "$name not ready on port $PORT after 10 s"
+  die "$name not ready on port $PORT after $START_SECS s"
 }
 
 load() { # load-client arguments...; runs pinned to $LOAD_CPU, in the background so traps run
@@ -366,13 +405,23 @@ kv() { # key line -> value of key=value in line
 # ---------------------------------------------------------------------------------------------
 # Tables.
 
-# The peers among RUN (every server but the host), for the host/peer ratio columns; none when
-# the host is not measured.
-ratio_peers() {
-  local n out=()
-  [[ " ${RUN[*]} " == *" host "* ]] || return 0
-  for n in "${RUN[@]}"; do [[ $n == host ]] || out+=("$n"); done
+# The ratio columns (BENCH_RATIOS) whose two servers are both in RUN.
+ratio_pairs() {
+  local r out=()
+  for r in $RATIOS; do
+    [[ " ${RUN[*]} " == *" ${r%/*} "* && " ${RUN[*]} " == *" ${r#*/} "* ]] && out+=("$r")
+  done
   printf '%s\n' "${out[*]}"
+}
+
+# ratio_cells NAME PAIRS VALUES: the ratio columns of NAME's row of a table, VALUES an
+# associative array's name (server -> figure): A/B where NAME is A, "-" elsewhere.
+ratio_cells() {
+  local -n val=$3
+  local r
+  for r in $2; do
+    if [[ ${r%/*} == "$1" ]]; then printf ' %11s' "$(ratio "${val[$1]}" "${val[${r#*/}]}")"; else printf ' %11s' -; fi
+  done
 }
 
 # record MEASUREMENT UNIT BETTER SERVER VALUE: one line of $BENCH_RESULTS (if set). BETTER is

@@ -28,7 +28,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SCRIPTS=${BENCH_RUN:-unary stream footprint}
 
 table() { # results file -> the combined table on stdout
-  awk -F'\t' -v order="$SERVERS" '
+  awk -F'\t' -v order="$SERVERS" -v ratios="$RATIOS" '
   function cell(k, s) { return ((k SUBSEP s) in val) ? val[k, s] : "-" }
   {
     if (!($1 in unit)) { rows[++nr] = $1; unit[$1] = $2; better[$1] = $3 }
@@ -38,18 +38,23 @@ table() { # results file -> the combined table on stdout
     if (nr == 0) { print "(no results)"; exit }
     ns = split(order, o, " ")
     for (i = 1; i <= ns; i++) if (o[i] in have) cols[++nc] = o[i]
+    nr2 = split(ratios, rq, " ")
+    for (i = 1; i <= nr2; i++) {
+      split(rq[i], ab, "/")
+      if ((ab[1] in have) && (ab[2] in have)) { pa[++np] = ab[1]; pb[np] = ab[2] }
+    }
     w = 11; for (r = 1; r <= nr; r++) if (length(rows[r]) > w) w = length(rows[r])
     f = "%-" w "s"
     printf f " %-6s %-6s", "measurement", "unit", "better"
     for (c = 1; c <= nc; c++) printf " %9s", cols[c]
-    if ("host" in have) for (c = 1; c <= nc; c++) if (cols[c] != "host") printf " %11s", "host/" cols[c]
+    for (i = 1; i <= np; i++) printf " %11s", pa[i] "/" pb[i]
     printf "\n"
     for (r = 1; r <= nr; r++) {
       k = rows[r]
       printf f " %-6s %-6s", k, unit[k], (better[k] == "high" ? "higher" : better[k] == "low" ? "lower" : "")
       for (c = 1; c <= nc; c++) printf " %9s", cell(k, cols[c])
-      if ("host" in have) for (c = 1; c <= nc; c++) if (cols[c] != "host") {
-        h = cell(k, "host"); p = cell(k, cols[c])
+      for (i = 1; i <= np; i++) {
+        h = cell(k, pa[i]); p = cell(k, pb[i])
         if (better[k] == "-" || h == "-" || p == "-" || h + 0 <= 0 || p + 0 <= 0) s = "-"
         else s = sprintf("%.2fx", h / p)
         printf " %11s", s
@@ -82,9 +87,11 @@ main() {
   printf 'servers on cpu %s, load on cpu %s; medians over %s round(s); each script'"'"'s full tables: %s/run-*.txt\n\n' \
     "$SERVER_CPU" "$LOAD_CPU" "${BENCH_ROUNDS:-3}" "$LOG_DIR"
   table "$BENCH_RESULTS"
-  printf '\nhost/X: the host'"'"'s figure over X'"'"'s; above 1x is better for the host where higher is better,\n'
-  printf 'below 1x where lower is. "-": not measured (see the scripts'"'"' headers: e.g. python has no idle\n'
-  printf 'streams, workers is host and go only) or no ratio (growth: a difference near zero).\n'
+  printf '\nA/B: A'"'"'s figure over B'"'"'s (BENCH_RATIOS); above 1x is better for A where higher is better, below\n'
+  printf '1x where lower is. host: --quiet; hostlog: the same host with its per-call log lines, so hostlog/host\n'
+  printf 'is what logging costs; core: the bare C core, the ceiling. "-": not measured (see the scripts'"'"'\n'
+  printf 'headers: e.g. hostlog is unary only, python has no idle streams, workers is host and go only) or no\n'
+  printf 'ratio (growth: a difference near zero).\n'
   if ((${#failed[@]})); then
     printf 'FAILED: %s\n' "${failed[*]}"
     return 1

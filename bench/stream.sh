@@ -78,14 +78,14 @@ main() {
     done
   done
 
-  local peers p
-  peers=$(ratio_peers)
+  local pairs p
+  pairs=$(ratio_pairs)
   printf '\nStreaming: load client (grpc-go, bench/load) on cpu %s, server on cpu %s; median of %s rounds\n' \
     "$LOAD_CPU" "$SERVER_CPU" "$ROUNDS"
   [[ " ${RUN[*]} " == *" host "* ]] &&
     printf 'host: %s --workers 1 --scripts %s --no-watch %s\n' "$HOST_BIN" "$BENCH_SCRIPTS" "${HOST_ARGS[*]}"
   printf '%-7s %9s %-6s %10s %10s %7s %8s' kind n server rate best spread "srv cpu"
-  for p in $peers; do printf ' %11s' "host/$p"; done
+  for p in $pairs; do printf ' %11s' "$p"; done
   printf '\n'
   for kind in $KINDS; do
     declare -A med=()
@@ -98,9 +98,7 @@ main() {
       # shellcheck disable=SC2086
       printf '%-7s %9s %-6s %10.0f %10.0f %7s %7s%%' "$kind" "${KIND_N[$kind]}" "$name" "${med[$name]}" \
         "$(best ${RATE[$name,$kind]})" "$(spread ${RATE[$name,$kind]})" "$(median ${CPU[$name,$kind]})"
-      for p in $peers; do
-        if [[ $name == host ]]; then printf ' %11s' "$(ratio "${med[host]}" "${med[$p]}")"; else printf ' %11s' -; fi
-      done
+      ratio_cells "$name" "$pairs" med
       printf '\n'
     done
   done

@@ -22,7 +22,8 @@
 #   HOST_SCRIPTS      the host's scripts here [<repo>/scripts] (stream.sh and footprint.sh use
 #                     BENCH_SCRIPTS); SayHello is the same in both
 #   BENCH_SIZES       request name sizes in bytes ["10 1024 65536 1048576"]
-#   BENCH_SETTINGS    h2load connections x streams per connection, first size ["1x1 1x10 1x100 8x100"]
+#   BENCH_SETTINGS    h2load connections x streams per connection, first size ["1x1 1x10 1x100 8x32
+#                     8x100"]: 8x32 and 1x100 are the shapes of the targets (issue 17)
 #   BENCH_SIZE_SETTINGS  the same for the other sizes ["1x100"]
 #   BENCH_N           requests per measured run up to 1 KiB [200000]
 #   BENCH_WARMUP      requests per warm-up run up to 1 KiB [20000]
@@ -32,12 +33,13 @@ set -euo pipefail
 NAME=unary.sh
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BENCH_PORT=${BENCH_PORT:-50151}
+WITH_HOSTLOG=1
 # shellcheck source=lib.sh
 . "$BENCH_DIR/lib.sh"
 
 BENCH_SCRIPTS=${HOST_SCRIPTS:-$ROOT/scripts}
 SIZES=${BENCH_SIZES:-10 1024 65536 1048576}
-SETTINGS=${BENCH_SETTINGS:-1x1 1x10 1x100 8x100}
+SETTINGS=${BENCH_SETTINGS:-1x1 1x10 1x100 8x32 8x100}
 SIZE_SETTINGS=${BENCH_SIZE_SETTINGS:-1x100}
 N=${BENCH_N:-200000}
 WARMUP=${BENCH_WARMUP:-20000}
@@ -189,15 +191,15 @@ main() {
     done
   done
 
-  local peers p
-  peers=$(ratio_peers)
+  local pairs p
+  pairs=$(ratio_pairs)
   printf '\nUnary SayHello: h2load on cpu %s, server on cpu %s; median of %s rounds; up to 1 KiB -n %s after\n' \
     "$LOAD_CPU" "$SERVER_CPU" "$ROUNDS" "$N"
   printf ' a warm-up of %s, fewer above (see the header)\n' "$WARMUP"
   [[ " ${RUN[*]} " == *" host "* ]] &&
     printf 'host: %s --workers 1 --scripts %s --no-watch %s\n' "$HOST_BIN" "$BENCH_SCRIPTS" "${HOST_ARGS[*]}"
-  printf '%-7s %-8s %-6s %9s %9s %7s %12s' size setting server req/s best spread "mean lat us"
-  for p in $peers; do printf ' %11s' "host/$p"; done
+  printf '%-7s %-8s %-7s %9s %9s %7s %12s' size setting server req/s best spread "mean lat us"
+  for p in $pairs; do printf ' %11s' "$p"; done
   printf '\n'
   for k in "${CASES[@]}"; do
     local size=${k%%:*} s=${k#*:} label
@@ -210,11 +212,9 @@ main() {
     done
     for name in "${RUN[@]}"; do
       # shellcheck disable=SC2086
-      printf '%-7s %-8s %-6s %9.0f %9.0f %7s %12.0f' "$(size_label "$size" | tr -d ' ')" "c${s%x*}m${s#*x}" \
+      printf '%-7s %-8s %-7s %9.0f %9.0f %7s %12.0f' "$(size_label "$size" | tr -d ' ')" "c${s%x*}m${s#*x}" \
         "$name" "${med[$name]}" "$(best ${RPS[$name,$k]})" "$(spread ${RPS[$name,$k]})" "$(median ${LAT[$name,$k]})"
-      for p in $peers; do
-        if [[ $name == host ]]; then printf ' %11s' "$(ratio "${med[host]}" "${med[$p]}")"; else printf ' %11s' -; fi
-      done
+      ratio_cells "$name" "$pairs" med
       printf ' %s\n' "${NOTE[$name,$k]:-}"
     done
   done
