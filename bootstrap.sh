@@ -10,6 +10,8 @@
 #                            and write dist/code.zip for Function Compute: bootstrap, protoset.pb, scripts/
 #   ./bootstrap.sh image     the package, then dist/image.tar: an OCI image FROM scratch holding the
 #                            same files, entrypoint /bootstrap, port 8089 (deploy/ runs it)
+#   ./bootstrap.sh bench     install what is missing (the benchmarks' packages too), build, run
+#                            bench/run.sh (bench/README.md; its knobs are environment variables)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -27,6 +29,9 @@ PACKAGES=(
   libssl-dev libc-ares-dev libhttp-parser-dev openssl
   lua5.4 lua-cjson
 )
+
+# What bench/ needs besides: the C++ peer's grpc++, callgrind and perf for bench/cost.sh.
+BENCH_PACKAGES=(libgrpc++-dev libprotobuf-dev valgrind linux-perf)
 
 install_packages() {
   local missing=()
@@ -129,8 +134,14 @@ case "${1:-}" in
     install_packages
     image
     ;;
+  bench)
+    PACKAGES+=("${BENCH_PACKAGES[@]}")
+    install_packages
+    build build
+    exec bench/run.sh
+    ;;
   *)
-    echo "usage: $0 run [--] [host options] | test | build | package | image" >&2
+    echo "usage: $0 run [--] [host options] | test | build | package | image | bench" >&2
     exit 2
     ;;
 esac

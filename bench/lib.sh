@@ -243,8 +243,8 @@ pick_servers() {
 
 # ---------------------------------------------------------------------------------------------
 # Servers. One runs at a time, on $PORT; the EXIT trap stops whichever is running.
-#   start_server NAME CPUS [WORKERS]   host: --workers WORKERS [1]; go: GOMAXPROCS=WORKERS [1];
-#                                      cpp, js, python: no such knob
+#   start_server NAME CPUS [WORKERS]   host, hostlog: --workers WORKERS [1]; go: GOMAXPROCS=WORKERS [1];
+#                                      core, cpp, js, python: no such knob
 
 SERVER_PID=
 SERVER_NAME=

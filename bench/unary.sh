@@ -11,7 +11,7 @@
 # that drift in the machine's speed hits them alike; the table gives each figure's median over the
 # rounds, the best req/s, and the spread of req/s ((max-min)/median): a wide spread means
 # something else was using the cores (on a shared machine, the best round is then the closer
-# estimate). Servers: host cpp go js python (see lib.sh).
+# estimate). Servers: host hostlog core cpp go js python (see lib.sh).
 #
 # Cases: the first size of BENCH_SIZES at each setting of BENCH_SETTINGS, every other size at each
 # of BENCH_SIZE_SETTINGS. A request of size S is HelloRequest{name: S bytes of "x"} (the reply is
