@@ -17,9 +17,14 @@
 #include "status.h"
 #include "tag.h"
 
-/* Calls requested ahead on each queue, so a burst of new calls is not served one by one. */
-#define REQUEST_SLOTS 32
-#define REGISTERED_SLOTS 16         /* for each registered method */
+/*
+** Calls requested ahead on each queue, so a burst of new calls is not served
+** one by one; a call beyond them waits in gRPC until the next is posted, which
+** each arrival does at once. Few: Debian's gRPC checks every completion against
+** the queue's outstanding tags one by one, so each slot costs every event.
+*/
+#define REQUEST_SLOTS 8
+#define REGISTERED_SLOTS 4          /* for each registered method */
 
 #define DETAILS_MAX 256
 

@@ -16,8 +16,8 @@
 
 #include "core.h"
 
-#define REQUEST_SLOTS 32
-#define REGISTERED_SLOTS 16
+#define REQUEST_SLOTS 8
+#define REGISTERED_SLOTS 4
 
 #define CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
