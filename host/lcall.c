@@ -35,7 +35,10 @@ call *lcall_check_handler(lua_State *L, const char *what) {
   return waitable(L, CURRENT(L), what);
 }
 
+/* The call object at 1: the running handler's own is known by its address, any other by its metatable. */
 static lcall *check_object(lua_State *L) {
+  lcall *obj = CURRENT(L);
+  if (obj != NULL && lua_type(L, 1) == LUA_TUSERDATA && lua_touserdata(L, 1) == obj) return obj;
   return luaL_checkudata(L, 1, CALL_MT);
 }
 
