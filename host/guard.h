@@ -13,7 +13,22 @@
 #include <grpc/status.h>
 #include <lua.h>
 
+/*
+** Blocks of up to GUARD_SMALL_MAX bytes the state freed, kept for its next
+** allocations of the same class (16 bytes apart): Lua's collector frees a
+** handful of small objects for each message a handler makes, in bursts
+** that outrun the C library's own per-thread cache.
+*/
+#define GUARD_SMALL_MAX 256
+#define GUARD_CLASSES (GUARD_SMALL_MAX / 16)
+
+typedef struct guard_block {
+  struct guard_block *next;
+} guard_block;
+
 typedef struct guard {
+  guard_block *kept[GUARD_CLASSES]; /* by class: blocks of (class + 1) * 16 bytes */
+  size_t kept_bytes;                /* their sum, at most GUARD_KEPT_MAX */
   size_t used;                      /* bytes the state holds */
   size_t limit;                     /* cap on used, 0 for none */
   int64_t slice_limit;              /* ns one run of Lua may take without yielding, 0 for none */
@@ -24,6 +39,9 @@ typedef struct guard {
 
 /* A lua_Alloc with g as its ud: fails what would take the state over its cap. */
 void *guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* Frees the blocks g keeps, once its state is closed. */
+void guard_free(guard *g);
 
 /* The guard of any thread of a state made with guard_alloc. */
 guard *guard_of(lua_State *L);

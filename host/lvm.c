@@ -45,6 +45,7 @@ lvm *lvm_new(schema *s, const config *cfg, char *err, size_t errlen) {
 void lvm_free(lvm *vm) {
   if (vm == NULL) return;
   if (vm->L != NULL) lua_close(vm->L);
+  guard_free(&vm->guard);
   if (vm->schema != NULL) schema_release(vm->schema);
   buf_free(&vm->buf);
   free(vm->has_handler);
