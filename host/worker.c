@@ -57,7 +57,7 @@ static void *run(void *arg) {
     grpc_event ev = grpc_completion_queue_next(w->cq, next_deadline(w), NULL);
     if (ev.type == GRPC_QUEUE_TIMEOUT) w->calls.empty_polls++;
     if (ev.type == GRPC_OP_COMPLETE) ((tag *)ev.tag)->done(ev.tag, ev.success != 0);
-    timer_fire_due(&w->calls.timers, timer_now());
+    if (timer_next(&w->calls.timers) != INT64_MAX) timer_fire_due(&w->calls.timers, timer_now());
     call_queue_fill(&w->calls);
   }
   return NULL;
