@@ -25,6 +25,7 @@
 #include "lhttp.h"
 #include "ljson.h"
 #include "log.h"
+#include "mutexdebug.h"
 #include "reloadguard.h"
 #include "lvm.h"
 #include "schema.h"
@@ -254,6 +255,7 @@ int main(int argc, char **argv) {
   list_served(vms[0], &what);       /* now: once started, the states are the workers' */
   served_by *running = reloadguard_record(vms[0]);
   corelog_install();
+  mutexdebug_off();
   grpc_init();
   server srv;
   int status = 0;
