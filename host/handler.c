@@ -42,14 +42,26 @@ static int body(lua_State *co) {
   return body_k(co, LUA_OK, 0);
 }
 
-/* [-1, +0] In protected mode: [c] makes c's coroutine, ready to run body, anchored in the registry. */
+/*
+** [-1, +0] In protected mode: [c] makes c's coroutine, ready to run body,
+** anchored in the registry: a kept one (end_handler) if there is one, which
+** leaves the list only once nothing can fail, else a new one.
+*/
 static int new_coroutine(lua_State *L) {
   call *c = lua_touserdata(L, 1);
-  lua_State *co = lua_newthread(L);
+  lvm *vm = call_vm(c);
+  lua_State *co;
+  if (vm->n_idle > 0) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->idle[vm->n_idle - 1]);
+    co = lua_tothread(L, -1);
+    lua_settop(co, 0);
+  } else {
+    co = lua_newthread(L);
+  }
   lua_pushcfunction(co, body);
-  lvm_push_handler(call_vm(c), co, call_method(c));
+  lvm_push_handler(vm, co, call_method(c));
   lcall *obj = lcall_new(co, co, c);
-  obj->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  obj->co_ref = vm->n_idle > 0 ? vm->idle[--vm->n_idle] : luaL_ref(L, LUA_REGISTRYINDEX);
   call_set_handler(c, obj);
   return 0;
 }
@@ -61,12 +73,18 @@ static int new_coroutine(lua_State *L) {
 */
 static void end_handler(lcall *obj, int status) {
   call *c = obj->call;
+  lvm *vm = call_vm(c);
   obj->call = NULL;
   /* Its pending <close> variables run, as coroutine.close would run them. */
-  if (lua_resetthread(obj->co) != LUA_OK && (status == LUA_OK || status == LUA_YIELD))
+  int closed = lua_resetthread(obj->co);
+  if (closed != LUA_OK && (status == LUA_OK || status == LUA_YIELD))
     log_line(LOG_ERROR, "a <close> variable of the handler failed", "method", call_method(c)->path,
              "error", lua_isstring(obj->co, -1) ? lua_tostring(obj->co, -1) : "(not a string)", NULL);
-  luaL_unref(call_vm(c)->L, LUA_REGISTRYINDEX, obj->co_ref);
+  /* A coroutine that returned cleanly is as new once reset: the next call takes it. */
+  if (status == LUA_OK && closed == LUA_OK && obj->stop == GRPC_STATUS_OK && vm->n_idle < LVM_IDLE_THREADS)
+    vm->idle[vm->n_idle++] = obj->co_ref;
+  else
+    luaL_unref(vm->L, LUA_REGISTRYINDEX, obj->co_ref);
   obj->co_ref = LUA_NOREF;
   call_set_handler(c, NULL);
 }

@@ -20,6 +20,9 @@
 #include "guard.h"
 #include "schema.h"
 
+/* Coroutines of handlers that returned, reset and kept for the next calls. */
+#define LVM_IDLE_THREADS 32
+
 typedef struct lvm {
   guard guard;                      /* first: the allocator's ud, so lvm_of finds the rest */
   lua_State *L;
@@ -29,6 +32,8 @@ typedef struct lvm {
   int handlers_ref;                 /* registry: table method index + 1 -> handler */
   bool *has_handler;                /* by method index, for the lookup of every call */
   size_t calls;                     /* calls whose handlers run here */
+  int idle[LVM_IDLE_THREADS];       /* registry refs of handler coroutines kept for reuse (handler.c) */
+  size_t n_idle;
   bool retired;                     /* a reload replaced it: freed with its last call */
   bool adopted;                     /* owner is set */
   pthread_t owner;                  /* the thread it was handed to */
