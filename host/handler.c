@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 
 #include "codec.h"
+#include "guard.h"
 #include "handler.h"
 #include "lcall.h"
 #include "log.h"
@@ -55,6 +56,7 @@ static int new_coroutine(lua_State *L) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->idle[vm->n_idle - 1]);
     co = lua_tothread(L, -1);
     lua_settop(co, 0);
+    guard_install(co);              /* the guard's hook, as a new thread inherits it */
   } else {
     co = lua_newthread(L);
   }
