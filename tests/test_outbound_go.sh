@@ -21,8 +21,8 @@ wait_for() {  # wait_for FILE TEXT PID
 in_netns() {
   ip link set lo up
   WORK=$(mktemp -d)
-  local pids=()
-  trap 'kill -KILL "${pids[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+  PIDS=()     # global: the EXIT trap runs after this function's locals are gone
+  trap 'kill -KILL "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
   mkdir "$WORK/scripts"
   cat >"$WORK/scripts/greeter.lua" <<'LUA'
 local backend = grpc.client("127.0.0.1:50051", { timeout = 10 })
@@ -31,11 +31,11 @@ return {
 }
 LUA
   "$CACHE/greeter_server" >"$WORK/server.log" 2>&1 &
-  pids+=($!)
+  PIDS+=($!)
   "$HOST_BIN" --address 127.0.0.1 --port 0 --scripts "$WORK/scripts" --protoset "$HOST_BUILD_DIR/protoset.pb" \
     --workers 1 --no-watch >"$WORK/host.log" 2>&1 &
   local host=$!
-  pids+=($host)
+  PIDS+=($host)
   wait_for "$WORK/host.log" 'msg=ready' "$host" || { cat "$WORK/host.log" >&2; fail "the host did not get ready"; }
   local port out
   port=$(grep -m1 'msg=ready' "$WORK/host.log" | grep -o '\bport=[0-9]*' | cut -d= -f2)
