@@ -1,16 +1,23 @@
 /*
 ** log.c
-** One record a line, in logfmt or JSON, written with a single fwrite so lines
-** of different threads never interleave.
+** Records: one line each, in logfmt or JSON, built in a fixed buffer and
+** handed whole to logbuf.c, so that lines never interleave.
 */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
+#include "logbuf.h"
 
-#define LOG_LINE_MAX 4096
+/* Room kept at the end of every record for what closes it: `..."}` and the newline. */
+#define TAIL 6
+
+/* The most of a message a record carries, so that the fields after it have room. */
+#define MSG_MAX (LOG_LINE_MAX / 2)
 
 static int quiet;
 static int json;
@@ -23,95 +30,254 @@ void log_set_json(int j) { json = j; }
 
 int log_calls(void) { return !quiet; }
 
-typedef struct line {
-  char text[LOG_LINE_MAX];
-  size_t len;
-} line;
-
-static void put_char(line *l, char c) {
-  if (l->len < LOG_LINE_MAX - 2) l->text[l->len++] = c;
+/* What is left for fields before the tail; 0 once a value has been cut. */
+static size_t room(const log_record *r) {
+  return r->len + TAIL < LOG_LINE_MAX ? LOG_LINE_MAX - TAIL - r->len : 0;
 }
 
-static void put_raw(line *l, const char *s) {
-  while (*s) put_char(l, *s++);
+static void put(log_record *r, const char *s, size_t n) {
+  memcpy(r->text + r->len, s, n);
+  r->len += n;
 }
 
-static int needs_quotes(const char *v) {
-  if (*v == '\0') return 1;
-  for (; *v; v++)
-    if (*v <= ' ' || *v == '"' || *v == '=' || *v == '\\' || *v == 0x7f) return 1;
+/* The valid UTF-8 sequence at s (n bytes available): its length, or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+  unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+  if (c < 0x80) return 1;
+  if (c < 0xC2 || c > 0xF4) return 0;
+  size_t len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+  if (c == 0xE0) lo = 0xA0;          /* overlong */
+  else if (c == 0xED) hi = 0x9F;     /* surrogates */
+  else if (c == 0xF0) lo = 0x90;     /* overlong */
+  else if (c == 0xF4) hi = 0x8F;     /* past U+10FFFF */
+  if (n < len || s[1] < lo || s[1] > hi) return 0;
+  for (size_t i = 2; i < len; i++)
+    if ((s[i] & 0xC0) != 0x80) return 0;
+  return len;
+}
+
+/*
+** How each byte may be written, by its low bits: 1, as it is inside quotes (printable ASCII
+** but '"' and '\\'); 2, bare in logfmt too (none of space, '=' among those).
+*/
+static const char byte_class[257] =
+  "0000000000000000" "0000000000000000" "1303333333333333" "3333333333333133"
+  "3333333333333333" "3333333333330333" "3333333333333333" "3333333333333330"
+  "0000000000000000" "0000000000000000" "0000000000000000" "0000000000000000"
+  "0000000000000000" "0000000000000000" "0000000000000000" "0000000000000000";
+
+static int plain(unsigned char c) {
+  return byte_class[c] & 1;
+}
+
+/*
+** What stands for the character at v inside quotes: an escape, or the character
+** itself. Writes at most 6 bytes to out; *used is how many bytes of v it covers.
+** Control characters and bytes that are not UTF-8 become \u00XX or \ufffd in JSON,
+** \xXX in logfmt.
+*/
+static size_t escape(const unsigned char *v, size_t n, char *out, size_t *used) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char c = v[0];
+  size_t len = utf8_len(v, n);
+  *used = len ? len : 1;
+  if (c >= 0x80 && len > 0) {
+    memcpy(out, v, len);
+    return len;
+  }
+  out[0] = '\\';
+  switch (c) {
+  case '"': case '\\': out[1] = (char)c; return 2;
+  case '\n': out[1] = 'n'; return 2;
+  case '\r': out[1] = 'r'; return 2;
+  case '\t': out[1] = 't'; return 2;
+  default: break;
+  }
+  if (json && len == 0) {
+    memcpy(out, "\\ufffd", 6);
+    return 6;
+  }
+  if (json) {
+    memcpy(out, "\\u00", 4);
+    out[4] = hex[c >> 4];
+    out[5] = hex[c & 15];
+    return 6;
+  }
+  out[1] = 'x';
+  out[2] = hex[c >> 4];
+  out[3] = hex[c & 15];
+  return 4;
+}
+
+/* "v", escaped, as much of it as fits; cut (or too long) ends in "...". */
+static void put_quoted(log_record *r, const unsigned char *v, size_t n, int cut) {
+  put(r, "\"", 1);
+  size_t i = 0;
+  while (i < n) {
+    size_t run = i;
+    while (run < n && plain(v[run])) run++;
+    if (run > i) {
+      size_t take = run - i < room(r) ? run - i : room(r);
+      put(r, (const char *)v + i, take);
+      i += take;
+      if (i < run) break;
+      continue;
+    }
+    char esc[8];
+    size_t used, len = escape(v + i, n - i, esc, &used);
+    if (len > room(r)) break;
+    put(r, esc, len);
+    i += used;
+  }
+  if (i < n || cut) put(r, "...", 3);   /* from the tail's room when the line is full */
+  put(r, "\"", 1);
+}
+
+static int needs_quotes(const unsigned char *v, size_t n) {
+  if (n == 0) return 1;
+  for (size_t i = 0; i < n; i++)
+    if (!(byte_class[v[i]] & 2)) return 1;
   return 0;
 }
 
-/* A quoted string: escapes for '"', '\\' and control characters, in logfmt's or JSON's way. */
-static void put_quoted(line *l, const char *v) {
-  put_char(l, '"');
-  for (; *v; v++) {
-    unsigned char c = (unsigned char)*v;
-    char esc[8];
-    if (c == '"' || c == '\\') {
-      put_char(l, '\\');
-      put_char(l, (char)c);
-    } else if (c == '\n') {
-      put_raw(l, "\\n");
-    } else if (c == '\t') {
-      put_raw(l, "\\t");
-    } else if (c < ' ' || c == 0x7f) {
-      snprintf(esc, sizeof esc, json ? "\\u%04x" : "\\x%02x", c);
-      put_raw(l, esc);
-    } else {
-      put_char(l, (char)c);
-    }
+/* The separator and key of a field, if they fit with `need` more bytes: ,"key": or key= */
+static int put_key(log_record *r, const char *key, size_t need) {
+  size_t klen = strlen(key);
+  if (klen + 4 + need > room(r)) return 0;
+  if (json) {
+    put(r, r->text[r->len - 1] == '{' ? "\"" : ",\"", r->text[r->len - 1] == '{' ? 1 : 2);
+    put(r, key, klen);
+    put(r, "\":", 2);
+  } else {
+    if (r->len > 0) put(r, " ", 1);
+    put(r, key, klen);
+    put(r, "=", 1);
   }
-  put_char(l, '"');
+  return 1;
 }
 
-/* key=value, or "key":"value" */
-static void put_field(line *l, const char *key, const char *value) {
-  if (json) {
-    put_raw(l, l->len > 1 ? ",\"" : "\"");
-    put_raw(l, key);
-    put_raw(l, "\":");
-    put_quoted(l, value);
+static void put_text(log_record *r, const char *key, const char *value, size_t len, int cut) {
+  const unsigned char *v = (const unsigned char *)value;
+  int quoted = json || cut || needs_quotes(v, len);
+  if (!put_key(r, key, quoted ? 2 : len)) return;
+  if (quoted) put_quoted(r, v, len, cut);
+  else put(r, value, len);
+}
+
+/* A value written bare in both formats: a number or a boolean. */
+static void put_bare(log_record *r, const char *key, const char *text) {
+  size_t len = strlen(text);
+  if (put_key(r, key, len)) put(r, text, len);
+}
+
+void log_bytes(log_record *r, const char *key, const char *value, size_t len) {
+  put_text(r, key, value, len, 0);
+}
+
+void log_string(log_record *r, const char *key, const char *value) {
+  if (value != NULL) put_text(r, key, value, strlen(value), 0);
+}
+
+void log_excerpt(log_record *r, const char *key, const char *value, size_t len, size_t max) {
+  if (len <= max) {
+    put_text(r, key, value, len, 0);
     return;
   }
-  if (l->len > 0) put_char(l, ' ');
-  put_raw(l, key);
-  put_char(l, '=');
-  if (needs_quotes(value)) put_quoted(l, value);
-  else put_raw(l, value);
+  while (max > 0 && ((unsigned char)value[max] & 0xC0) == 0x80) max--;
+  put_text(r, key, value, max, 1);
 }
 
-static void timestamp(char *ts, size_t size) {
+/* The decimal digits of u, with `point` of them after a '.', ending at end; returns where they start. */
+static char *put_digits(char *end, unsigned long long u, int point) {
+  char *p = end;
+  *--p = '\0';
+  for (int i = 0; u > 0 || i <= point; i++) {
+    if (i == point && point > 0) *--p = '.';
+    *--p = (char)('0' + u % 10);
+    u /= 10;
+  }
+  return p;
+}
+
+/* value / 10^point, with `point` decimals: the host's own numbers, without printf's cost. */
+static void put_decimal(log_record *r, const char *key, long long value, int point) {
+  char text[32];
+  unsigned long long u = value < 0 ? 0 - (unsigned long long)value : (unsigned long long)value;
+  char *p = put_digits(text + sizeof text, u, point);
+  if (value < 0) *--p = '-';
+  put_bare(r, key, p);
+}
+
+void log_integer(log_record *r, const char *key, long long value) {
+  put_decimal(r, key, value, 0);
+}
+
+void log_decimal(log_record *r, const char *key, long long value, int point) {
+  put_decimal(r, key, value, point);
+}
+
+/*
+** The shortest of 15 or 17 digits that reads back as value; JSON has no NaN or
+** infinity, so those are strings there.
+*/
+void log_number(log_record *r, const char *key, double value) {
+  char text[32];
+  snprintf(text, sizeof text, "%.15g", value);
+  if (strtod(text, NULL) != value && isfinite(value)) snprintf(text, sizeof text, "%.17g", value);
+  if (json && !isfinite(value)) put_text(r, key, text, strlen(text), 0);
+  else put_bare(r, key, text);
+}
+
+void log_boolean(log_record *r, const char *key, bool value) {
+  put_bare(r, key, value ? "true" : "false");
+}
+
+/* 2024-05-01T12:00:00.123Z; the part up to the second is formatted once a second per thread. */
+static void put_timestamp(log_record *r) {
+  static _Thread_local struct { time_t sec; char text[24]; } cache;
   struct timespec now;
-  struct tm tm;
   clock_gettime(CLOCK_REALTIME, &now);
-  gmtime_r(&now.tv_sec, &tm);
-  size_t n = strftime(ts, size, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(ts + n, size - n, ".%03ldZ", now.tv_nsec / 1000000);
+  if (now.tv_sec != cache.sec) {
+    struct tm tm;
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(cache.text, sizeof cache.text, "%Y-%m-%dT%H:%M:%S", &tm);
+    cache.sec = now.tv_sec;
+  }
+  char ts[32];
+  size_t n = strlen(cache.text);
+  long ms = now.tv_nsec / 1000000;
+  memcpy(ts, cache.text, n);
+  ts[n++] = '.';
+  ts[n++] = (char)('0' + ms / 100);
+  ts[n++] = (char)('0' + ms / 10 % 10);
+  ts[n++] = (char)('0' + ms % 10);
+  ts[n++] = 'Z';
+  put_text(r, "ts", ts, n, 0);
+}
+
+void log_begin(log_record *r, log_level level, const char *msg, size_t len) {
+  r->len = 0;
+  if (json) put(r, "{", 1);
+  put_timestamp(r);
+  put_text(r, "level", level_names[level], strlen(level_names[level]), 0);
+  log_excerpt(r, "msg", msg, len, MSG_MAX);
+}
+
+void log_end(log_record *r) {
+  if (json) r->text[r->len++] = '}';
+  r->text[r->len++] = '\n';
+  logbuf_write(r->text, r->len);
 }
 
 void log_line(log_level level, const char *msg, ...) {
-  line l;
-  char ts[40];
-  l.len = 0;
-  if (json) put_char(&l, '{');
-  timestamp(ts, sizeof ts);
-  put_field(&l, "ts", ts);
-  put_field(&l, "level", level_names[level]);
-  put_field(&l, "msg", msg);
+  log_record r;
+  log_begin(&r, level, msg, strlen(msg));
   va_list ap;
   va_start(ap, msg);
   const char *key;
-  while ((key = va_arg(ap, const char *)) != NULL) {
-    const char *value = va_arg(ap, const char *);
-    if (value != NULL) put_field(&l, key, value);
-  }
+  while ((key = va_arg(ap, const char *)) != NULL) log_string(&r, key, va_arg(ap, const char *));
   va_end(ap);
-  if (json) l.text[l.len++] = '}';
-  l.text[l.len++] = '\n';
-  fwrite(l.text, 1, l.len, stdout);
-  fflush(stdout);
+  log_end(&r);
 }
 
 void log_append(char *list, size_t size, const char *item) {

@@ -3,10 +3,13 @@
 ** One record a line on stdout, in logfmt (ts=... level=... msg=... key=value)
 ** or JSON ({"ts":...,"level":...,"msg":...,"key":"value"}), so that a log
 ** service can parse it and a person can read it.
+** Records go out through logbuf.h: in bursts from the threads that serve
+** calls, at once from the others.
 */
 #ifndef log_h
 #define log_h
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum log_level { LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
@@ -26,5 +29,31 @@ void log_line(log_level level, const char *msg, ...);
 
 /* Appends item to the comma-separated list (a field's value) unless it holds it; cut at size. */
 void log_append(char *list, size_t size, const char *item);
+
+/*
+** A record built field by field, for values that are not C strings: numbers
+** (bare in JSON too), booleans, bytes with a length. Keys are the caller's
+** literals or checked names ([A-Za-z_][A-Za-z0-9_.-]*). A record longer than
+** LOG_LINE_MAX is cut: the value being written ends in "...", later fields are
+** left out; a message is cut to half of that, so that fields after it have room.
+*/
+#define LOG_LINE_MAX 4096
+
+typedef struct log_record {
+  size_t len;
+  char text[LOG_LINE_MAX];
+} log_record;
+
+void log_begin(log_record *r, log_level level, const char *msg, size_t len);
+void log_string(log_record *r, const char *key, const char *value);    /* NULL: left out */
+void log_bytes(log_record *r, const char *key, const char *value, size_t len);
+/* At most max bytes of value, cut at a character boundary, with "..." when cut. */
+void log_excerpt(log_record *r, const char *key, const char *value, size_t len, size_t max);
+void log_integer(log_record *r, const char *key, long long value);
+void log_number(log_record *r, const char *key, double value);
+/* value / 10^point, written with `point` decimals: log_decimal(r, "duration_ms", 1234, 3) is 1.234. */
+void log_decimal(log_record *r, const char *key, long long value, int point);
+void log_boolean(log_record *r, const char *key, bool value);
+void log_end(log_record *r);
 
 #endif

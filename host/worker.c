@@ -11,6 +11,7 @@
 #include "client.h"
 #include "handler.h"
 #include "log.h"
+#include "logbuf.h"
 #include "tag.h"
 #include "worker.h"
 
@@ -49,17 +50,31 @@ static bool busy(worker *w) {
          w->calls.outbound > 0 || inbox_waking(&w->inbox);
 }
 
+/*
+** Log lines held go out when the queue has nothing ready (the poll that finds
+** it empty does not wait) and once the oldest is LOG_FLUSH_NS old.
+*/
+static grpc_event next_event(worker *w) {
+  if (!logbuf_held()) return grpc_completion_queue_next(w->cq, next_deadline(w), NULL);
+  grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
+  if (ev.type == GRPC_QUEUE_TIMEOUT) logbuf_flush();
+  else logbuf_flush_due();
+  return ev;
+}
+
 static void *run(void *arg) {
   worker *w = arg;
+  logbuf_thread_begin();
   lvm_adopt(w->calls.vm);
   call_queue_fill(&w->calls);
   while (busy(w)) {
-    grpc_event ev = grpc_completion_queue_next(w->cq, next_deadline(w), NULL);
+    grpc_event ev = next_event(w);
     if (ev.type == GRPC_QUEUE_TIMEOUT) w->calls.empty_polls++;
     if (ev.type == GRPC_OP_COMPLETE) ((tag *)ev.tag)->done(ev.tag, ev.success != 0);
     if (timer_next(&w->calls.timers) != INT64_MAX) timer_fire_due(&w->calls.timers, timer_now());
     call_queue_fill(&w->calls);
   }
+  logbuf_thread_end();
   return NULL;
 }
 
