@@ -32,6 +32,9 @@
 #define STATUS_MESSAGE_MAX 2048
 #define TRUNCATED "... (cut; the host's log has it whole)"
 
+/* The most of a failed call's status message its log line carries. */
+#define LOGGED_MESSAGE_MAX 512
+
 /*
 ** Sends that complete at once (gzip makes a large message tiny) would let a
 ** handler keep its worker from ever polling the network. Every this many, the
@@ -135,23 +138,33 @@ static call *call_new(call_queue *q) {
   return c;
 }
 
-/* One line per call, when it is freed: what a log service needs to account for it. */
+static void log_slice(log_record *r, const char *key, const grpc_slice *s) {
+  log_bytes(r, key, (const char *)GRPC_SLICE_START_PTR(*s), GRPC_SLICE_LENGTH(*s));
+}
+
+/*
+** One line per call, when it is freed: what a log service needs to account for
+** it, and the status message of a failed one.
+*/
 static void log_call(call *c) {
   if (!log_calls()) return;
-  char duration[32], in[24], out[24];
-  snprintf(duration, sizeof duration, "%.3f", (double)(timer_now() - c->started) / 1e6);
-  snprintf(in, sizeof in, "%zu", c->bytes_in);
-  snprintf(out, sizeof out, "%zu", c->bytes_out);
-  char *method = grpc_slice_to_c_string(c->details.method);
-  const grpc_slice *rid = call_request_id(c);
-  char *request_id = rid ? grpc_slice_to_c_string(*rid) : NULL;
   /* What the client saw: a cancelled call never got the status its handler chose. */
-  grpc_status_code code = c->status;
-  if (c->cancelled || !c->finishing) code = call_cancel_status(c);
-  log_line(LOG_INFO, "call", "method", method, "status", status_name(code), "duration_ms", duration,
-           "bytes_in", in, "bytes_out", out, "peer", call_peer(c), "request_id", request_id, NULL);
-  gpr_free(request_id);
-  gpr_free(method);
+  bool chosen = c->finishing && !c->cancelled;
+  grpc_status_code code = chosen ? c->status : call_cancel_status(c);
+  const grpc_slice *rid = call_request_id(c);
+  log_record r;
+  log_begin(&r, LOG_INFO, "call", 4);
+  log_slice(&r, "method", &c->details.method);
+  log_string(&r, "status", status_name(code));
+  log_decimal(&r, "duration_ms", (timer_now() - c->started) / 1000, 3);
+  log_integer(&r, "bytes_in", (long long)c->bytes_in);
+  log_integer(&r, "bytes_out", (long long)c->bytes_out);
+  log_string(&r, "peer", call_peer(c));
+  if (rid != NULL) log_slice(&r, "request_id", rid);
+  if (chosen && code != GRPC_STATUS_OK && GRPC_SLICE_LENGTH(c->status_details) > 0)
+    log_excerpt(&r, "message", (const char *)GRPC_SLICE_START_PTR(c->status_details),
+                GRPC_SLICE_LENGTH(c->status_details), LOGGED_MESSAGE_MAX);
+  log_end(&r);
 }
 
 static void call_free(call *c) {

@@ -100,11 +100,15 @@ static void list_served(const lvm *vm, served *out) {
 }
 
 static void log_ready(const server *srv, const config *cfg, const served *what) {
-  char port[16], workers[16];
-  snprintf(port, sizeof port, "%d", srv->port);
-  snprintf(workers, sizeof workers, "%d", cfg->workers);
-  log_line(LOG_INFO, "ready", "address", cfg->address, "port", port, "workers", workers,
-           "tls", cfg->tls_cert ? "on" : "off", "services", what->services, "methods", what->methods, NULL);
+  log_record r;
+  log_begin(&r, LOG_INFO, "ready", 5);
+  log_string(&r, "address", cfg->address);
+  log_integer(&r, "port", srv->port);
+  log_integer(&r, "workers", cfg->workers);
+  log_string(&r, "tls", cfg->tls_cert ? "on" : "off");
+  log_string(&r, "services", what->services);
+  log_string(&r, "methods", what->methods);
+  log_end(&r);
 }
 
 /* Lua states for every worker, all on schema s; NULL with the first script error in err. */
@@ -148,7 +152,7 @@ static void discard(lvm **vms, int n) {
 static void reload(server *srv, const config *cfg, const char *changed, served_by **running) {
   static unsigned version = 1;
   int64_t started = timer_now();
-  char err[ERR_MAX], number[16], took[32];
+  char err[ERR_MAX];
   lvm **vms = load(cfg, err, sizeof err);
   served_by *next = vms ? reloadguard_record(vms[0]) : NULL;
   if (vms != NULL && reloadguard_check(*running, next, vms[0]->schema, cfg, err, sizeof err) < 0) {
@@ -165,9 +169,12 @@ static void reload(server *srv, const config *cfg, const char *changed, served_b
   *running = next;
   for (int i = 0; i < srv->n_workers; i++) worker_offer(&srv->workers[i], vms[i]);
   free(vms);
-  snprintf(number, sizeof number, "%u", ++version);
-  snprintf(took, sizeof took, "%.1f", (double)(timer_now() - started) / 1e6);
-  log_line(LOG_INFO, "reloaded", "version", number, "changed", changed, "duration_ms", took, NULL);
+  log_record r;
+  log_begin(&r, LOG_INFO, "reloaded", 8);
+  log_integer(&r, "version", ++version);
+  log_string(&r, "changed", changed);
+  log_decimal(&r, "duration_ms", (timer_now() - started) / 100000, 1);
+  log_end(&r);
 }
 
 /*
