@@ -39,6 +39,8 @@ static const char usage[] =
   "                      one fails at once with RESOURCE_EXHAUSTED (default 1000)\n"
   "  --outbound LIST     HOST[:PORT],... handlers may reach (*.example.com: any name below it);\n"
   "                      default: anywhere\n"
+  "  --shared-memory-mb N  size of the store every worker shares (the `shared` library); least recently\n"
+  "                      used keys go when it is full (default 64)\n"
   "  --unsafe-lua        give scripts the whole standard library (os.execute, io.popen, debug, C modules)\n"
   "  --files DIR[:rw],... the only directories io.open may reach, read-only unless :rw\n"
   "                      (default: the scripts directory read-only and /tmp:rw; '' for none)\n"
@@ -60,7 +62,7 @@ enum { OPT_PORT = 256, OPT_ADDRESS, OPT_SCRIPTS, OPT_PROTOSET, OPT_WORKERS, OPT_
        OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_MAX_MESSAGE, OPT_COMPRESS, OPT_MAX_MEMORY, OPT_MAX_CPU, OPT_MAX_OUTBOUND,
        OPT_OUTBOUND,
        OPT_UNSAFE_LUA, OPT_NO_WATCH, OPT_CHECK, OPT_QUIET, OPT_LOG_FORMAT,
-       OPT_VERSION, OPT_HELP, OPT_FILES, OPT_SCAFFOLD, OPT_TYPES, OPT_CALL, OPT_TARGET };
+       OPT_VERSION, OPT_HELP, OPT_FILES, OPT_SCAFFOLD, OPT_TYPES, OPT_CALL, OPT_TARGET, OPT_SHARED_MEMORY };
 
 static const struct option options[] = {
   {"port", required_argument, NULL, OPT_PORT},
@@ -78,6 +80,7 @@ static const struct option options[] = {
   {"max-cpu-ms", required_argument, NULL, OPT_MAX_CPU},
   {"max-outbound", required_argument, NULL, OPT_MAX_OUTBOUND},
   {"outbound", required_argument, NULL, OPT_OUTBOUND},
+  {"shared-memory-mb", required_argument, NULL, OPT_SHARED_MEMORY},
   {"unsafe-lua", no_argument, NULL, OPT_UNSAFE_LUA},
   {"no-watch", no_argument, NULL, OPT_NO_WATCH},
   {"check", no_argument, NULL, OPT_CHECK},
@@ -169,6 +172,7 @@ static void set_defaults(config *c, const char *argv0) {
   c->max_cpu_ms = 10000;
   c->max_outbound = 1000;
   c->outbound = &outbound;
+  c->shared_memory_mb = 64;
   c->watch = true;
   c->call_target = "127.0.0.1:8089";
 }
@@ -249,6 +253,10 @@ config_result config_parse(config *c, int argc, char **argv, char *err, size_t e
     case OPT_OUTBOUND:
       outbound_free(&outbound);
       if (outbound_parse(&outbound, optarg, err, errlen)) return CONFIG_ERROR;
+      break;
+    case OPT_SHARED_MEMORY:
+      if (parse_int(optarg, 1, 1 << 20, &c->shared_memory_mb))
+        return bad_number("shared-memory-mb", optarg, err, errlen);
       break;
     case OPT_UNSAFE_LUA: c->unsafe_lua = true; break;
     case OPT_NO_WATCH: c->watch = false; break;

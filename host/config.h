@@ -29,6 +29,7 @@ typedef struct config {
   int max_cpu_ms;      /* Lua run without yielding; 0: no guard */
   int max_outbound;    /* outbound calls and requests in flight per worker */
   const outbound_list *outbound;   /* where handlers may connect */
+  int shared_memory_mb;  /* the store all workers share */
   bool unsafe_lua;     /* the full standard library, no sandbox */
   bool watch;
   bool check;

@@ -26,11 +26,13 @@
 #include "ljson.h"
 #include "log.h"
 #include "mutexdebug.h"
+#include "lshared.h"
 #include "reloadguard.h"
 #include "lvm.h"
 #include "schema.h"
 #include "scripts.h"
 #include "server.h"
+#include "shared.h"
 #include "timer.h"
 #include "watch.h"
 
@@ -45,6 +47,7 @@ static const luaL_Reg host_libs[] = {
   {"grpc", luaopen_grpc},
   {"http", luaopen_http},
   {"json", luaopen_json},
+  {"shared", luaopen_shared},
   {NULL, NULL}};
 
 /* Warns when no script of the user's serves anything: every call would be UNIMPLEMENTED. */
@@ -220,6 +223,8 @@ int main(int argc, char **argv) {
   case CONFIG_OK: break;
   }
   if (cfg.scaffold != NULL || cfg.types) return codegen_main(&cfg);
+  /* The store outlives every Lua state: scripts may use it as they load. */
+  if (shared_open((size_t)cfg.shared_memory_mb, err, sizeof err)) return fail("cannot start", err);
   if (cfg.call != NULL) return cli_call_main(&cfg, host_libs);
   log_set_quiet(cfg.quiet);
   log_set_json(cfg.log_json);
@@ -279,6 +284,7 @@ int main(int argc, char **argv) {
   watch_close(&w);
   close(sfd);
   free(vms);
+  shared_close();
   health_free();
   grpc_shutdown();
   return status;
