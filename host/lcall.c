@@ -31,6 +31,14 @@ static call *waitable(lua_State *L, const lcall *obj, const char *what) {
   return obj->call;
 }
 
+void lcall_log_fields(lua_State *L, log_record *r) {
+  const lcall *obj = CURRENT(L);
+  if (obj == NULL || obj->call == NULL) return;
+  log_string(r, "method", call_method(obj->call)->path);
+  const grpc_slice *id = call_request_id(obj->call);
+  if (id != NULL) log_bytes(r, "request_id", (const char *)GRPC_SLICE_START_PTR(*id), GRPC_SLICE_LENGTH(*id));
+}
+
 call *lcall_check_handler(lua_State *L, const char *what) {
   return waitable(L, CURRENT(L), what);
 }

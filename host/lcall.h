@@ -12,6 +12,7 @@
 #include <lua.h>
 
 #include "call.h"
+#include "log.h"
 
 typedef struct lcall {
   call *call;                       /* NULL once the handler has ended */
@@ -25,6 +26,9 @@ lcall *lcall_new(lua_State *L, lua_State *co, call *c);
 
 /* The call object of the handler running in coroutine L, or NULL (main state, nested coroutine). */
 lcall *lcall_current(lua_State *L);
+
+/* Adds the method and request id of the call whose handler runs in L, if one does (llog's context). */
+void lcall_log_fields(lua_State *L, log_record *r);
 
 /*
 ** [-0, +0, error] The call whose handler runs in L itself. Raises, naming

@@ -21,9 +21,11 @@
 #include "corelog.h"
 #include "embedded.h"
 #include "health.h"
+#include "lcall.h"
 #include "lgrpc.h"
 #include "lhttp.h"
 #include "ljson.h"
+#include "llog.h"
 #include "log.h"
 #include "mutexdebug.h"
 #include "lshared.h"
@@ -48,6 +50,7 @@ static const luaL_Reg host_libs[] = {
   {"http", luaopen_http},
   {"json", luaopen_json},
   {"shared", luaopen_shared},
+  {"log", luaopen_log},
   {NULL, NULL}};
 
 /* Warns when no script of the user's serves anything: every call would be UNIMPLEMENTED. */
@@ -225,6 +228,7 @@ int main(int argc, char **argv) {
   if (cfg.scaffold != NULL || cfg.types) return codegen_main(&cfg);
   /* The store outlives every Lua state: scripts may use it as they load. */
   if (shared_open((size_t)cfg.shared_memory_mb, err, sizeof err)) return fail("cannot start", err);
+  llog_set_context(lcall_log_fields);
   if (cfg.call != NULL) return cli_call_main(&cfg, host_libs);
   log_set_quiet(cfg.quiet);
   log_set_json(cfg.log_json);

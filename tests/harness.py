@@ -243,17 +243,18 @@ class Host:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         try:
-            self.ready_line = self.wait_log(lambda l: "msg=ready" in l, READY_TIMEOUT,
+            self.ready_line = self.wait_log(lambda l: re.search(r'\bmsg=ready\b|"msg":"ready"', l),
+                                            READY_TIMEOUT,
                                             what="the ready line")
         except AssertionError:
             self._kill()
             raise HostError("host did not get ready; command %s\noutput:\n%s"
                             % (" ".join(self.command()), self.output()))
-        m = re.search(r"\bport=(\d+)", self.ready_line)
+        m = re.search(r'\bport=(\d+)|"port":(\d+)', self.ready_line)
         if not m:
             self._kill()
             raise HostError("no port=N in the ready line: %r" % self.ready_line)
-        self.port = int(m.group(1))
+        self.port = int(m.group(1) or m.group(2))
         return self
 
     def _read(self):
