@@ -1,7 +1,8 @@
 ---@meta grpc
 -- LuaLS definitions of what the host gives handler scripts: the global `grpc` table (also
 -- `require "grpc"`), the global `http` table (also `require "http"`), the global `json` table
--- (also `require "json"`) and the `call` object (grpc.Call). Never loaded by the host; only the
+-- (also `require "json"`), the `call` object (grpc.Call), the `shared` store, `log` and
+-- `print`. Never loaded by the host; only the
 -- language server reads it (.luarc.json at the repository root points it here).
 -- Reference: docs/handlers.md.
 
@@ -355,5 +356,84 @@ function json.encode(value) end
 ---@param text string
 ---@return any value
 function json.decode(text) end
+
+---A value the shared store holds: it comes back as it went in (integer, float, string, boolean).
+---@alias shared.Value string|number|boolean
+
+---One key-value store for the whole process: every worker sees it, and reloads keep it. Per
+---instance: another instance of the function has its own. `--shared-memory-mb` bounds it;
+---the least recently used keys go when it is full. Works as OpenResty's ngx.shared.DICT.
+shared = {}
+
+---The value of `key`, or `nil` when it is missing or expired.
+---@param key string
+---@return shared.Value?
+function shared.get(key) end
+
+---Stores `value` under `key` (`nil` deletes it), for `ttl` seconds (a float; 0 or none: until
+---deleted or evicted). `forcible` is true when keys that had not expired were evicted to make
+---room. Raises on a table, function or userdata value, a bad key or ttl, or an entry larger
+---than the store allows (1 MiB).
+---@param key string
+---@param value shared.Value?
+---@param ttl? number
+---@return true ok
+---@return nil err
+---@return boolean forcible
+function shared.set(key, value, ttl) end
+
+---As `set`, but only when `key` has no value (an expired one counts as none); else returns
+---`false, "exists", false`.
+---@param key string
+---@param value shared.Value
+---@param ttl? number
+---@return boolean ok
+---@return "exists"? err
+---@return boolean forcible
+function shared.add(key, value, ttl) end
+
+---Adds `n` to the number under `key`, atomically across workers, and returns the sum: integers
+---stay integers (wrapping around), a float on either side gives a float. A missing key starts
+---at `init` (`init + n`, with no ttl); without `init` it returns `nil, "not found"`. Raises when
+---the value is a string or a boolean. The key's ttl stays as it was.
+---@param key string
+---@param n number
+---@param init? number
+---@return number? value
+---@return "not found"? err
+---@return boolean? forcible
+function shared.incr(key, n, init) end
+
+---Removes `key`.
+---@param key string
+function shared.delete(key) end
+
+---Records in the host's log format (logfmt, or JSON with `--log-format json`): `ts`, `level`,
+---`msg`, the `method` and `request_id` of the call whose handler writes it, then `fields`.
+log = {}
+
+---Fields of a record: at most 32 names (letters, digits, `_`, `.`, `-`, starting with a letter
+---or `_`; not ts, level, msg, method, request_id) to strings, numbers or booleans.
+---@alias log.Fields table<string, string|number|boolean>
+
+---Writes an info record.
+---@param msg string
+---@param fields? log.Fields
+function log.info(msg, fields) end
+
+---Writes a warn record.
+---@param msg string
+---@param fields? log.Fields
+function log.warn(msg, fields) end
+
+---Writes an error record.
+---@param msg string
+---@param fields? log.Fields
+function log.error(msg, fields) end
+
+---Writes a `log.info` record whose message is the arguments as `tostring` shows them,
+---separated by tabs.
+---@param ... any
+function print(...) end
 
 return grpc
