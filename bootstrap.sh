@@ -12,31 +12,85 @@
 #                            same files, entrypoint /bootstrap, port 8089 (deploy/ runs it)
 #   ./bootstrap.sh bench     install what is missing (the benchmarks' packages too), build, run
 #                            bench/run.sh (bench/README.md; its knobs are environment variables)
+#   ./bootstrap.sh ci-host   install what .ci/run needs around its fresh Debian root (debootstrap)
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# What the build and the tests need, all from Debian.
+# Everything the build, the tests, `package` and `image` run, all from Debian: a fresh Debian 12
+# (minbase) gets all of it from here. One package a line.
 PACKAGES=(
-  build-essential cmake pkg-config clang
-  libgrpc-dev liblua5.4-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-  protobuf-compiler-grpc grpc-proto python3-grpcio python3-protobuf
-  golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev
-  protoc-gen-go protoc-gen-go-grpc
-  nghttp2-client iproute2
-  zip unzip busybox-static python3-yaml
+  # the build: compilers, cmake, the libraries the host links, protoc and protoc-c
+  build-essential
+  cmake
+  pkg-config
+  libgrpc-dev
+  liblua5.4-dev
+  libprotobuf-c-dev
+  libssl-dev
+  libc-ares-dev
+  libhttp-parser-dev
+  protobuf-c-compiler
+  protobuf-compiler
+  grpc-proto
+  # the fuzz targets (tests/fuzz): clang, libFuzzer and clang's sanitizer runtimes
+  clang
+  libclang-rt-dev
+  # the tests' python clients: grpcio, protobuf, stubs by grpc_python_plugin, raw HTTP/2, s.yaml
+  python3
+  python3-grpcio
+  python3-protobuf
+  protobuf-compiler-grpc
   python3-h2
+  python3-yaml
+  # the stock grpc-go example programs (tests/golib.sh), also bench/'s Go peer and load client
+  golang-go
+  golang-google-grpc-dev
+  golang-github-golang-protobuf-1-5-dev
+  protoc-gen-go
+  protoc-gen-go-grpc
+  # tools the tests and benchmarks run: nghttp and h2load, ip, TLS certificates
+  nghttp2-client
+  iproute2
+  openssl
+  # `package` and `image`, and their tests: zip, unzip, a static busybox as the empty root's
+  # /bin/sh, umoci for the OCI image
+  zip
+  unzip
+  busybox-static
   umoci
-  libssl-dev libc-ares-dev libhttp-parser-dev openssl
-  lua5.4 lua-cjson
 )
 
-# What bench/ needs besides: the C++ peer's grpc++, callgrind and perf for bench/cost.sh.
-BENCH_PACKAGES=(libgrpc++-dev libprotobuf-dev valgrind linux-perf)
+# What `./bootstrap.sh bench` needs besides. One package a line.
+BENCH_PACKAGES=(
+  # the C++ peer's grpc++
+  libgrpc++-dev
+  libprotobuf-dev
+  # callgrind and perf for bench/cost.sh
+  valgrind
+  linux-perf
+  # the stock Lua interpreter and lua-cjson, beside which bench/json.sh times the json library
+  lua5.4
+  lua-cjson
+  # the grpc-js peer (npm installs @grpc/grpc-js over https); git names the commit measured
+  nodejs
+  npm
+  ca-certificates
+  git
+)
 
+# What .ci/run needs on the machine around the fresh Debian root it tests in.
+CI_HOST_PACKAGES=(
+  debootstrap
+  debian-archive-keyring
+)
+
+# install_packages PKG...: apt-get installs those that no installed package is or provides.
 install_packages() {
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  local have missing=() p
+  have=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}, ${Provides}\n' 2>/dev/null |
+    awk '/^ii / { sub(/^ii +/, ""); gsub(/ \([^)]*\)/, ""); gsub(/, */, "\n"); print }')
+  for p in "$@"; do
+    grep -qxF -- "$p" <<<"$have" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return
   echo "bootstrap: installing ${missing[*]}"
@@ -105,18 +159,18 @@ image() {
 
 case "${1:-}" in
   run)
-    install_packages
+    install_packages "${PACKAGES[@]}"
     build build
     shift
     [ "${1:-}" = "--" ] && shift
     exec build/host "$@"
     ;;
   build)
-    install_packages
+    install_packages "${PACKAGES[@]}"
     build build
     ;;
   test)
-    install_packages
+    install_packages "${PACKAGES[@]}"
     build build
     (cd build && ctest --output-on-failure -j 2)
     build build-asan -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
@@ -127,21 +181,23 @@ case "${1:-}" in
     tests/fuzz/run.sh build-fuzz "${FUZZ_SECONDS:-15}"
     ;;
   package)
-    install_packages
+    install_packages "${PACKAGES[@]}"
     package
     ;;
   image)
-    install_packages
+    install_packages "${PACKAGES[@]}"
     image
     ;;
   bench)
-    PACKAGES+=("${BENCH_PACKAGES[@]}")
-    install_packages
+    install_packages "${PACKAGES[@]}" "${BENCH_PACKAGES[@]}"
     build build
     exec bench/run.sh
     ;;
+  ci-host)
+    install_packages "${CI_HOST_PACKAGES[@]}"
+    ;;
   *)
-    echo "usage: $0 run [--] [host options] | test | build | package | image | bench" >&2
+    echo "usage: $0 run [--] [host options] | test | build | package | image | bench | ci-host" >&2
     exit 2
     ;;
 esac
