@@ -20,12 +20,14 @@ local POLL_SECONDS = 0.25
 function M.Watch(req, call)
   local last
   while true do
+    -- Read before the status: a SIGTERM between the two still gets its NOT_SERVING sent.
+    local draining = host.draining()
     local status = host.health(req.service)
     if status ~= last then
       call:send({ status = status })
       last = status
     end
-    if host.draining() then return end
+    if draining then return end
     grpc.sleep(POLL_SECONDS)
   end
 end
