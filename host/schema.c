@@ -248,6 +248,20 @@ static char *join(loader *ld, const char *a, const char *sep, const char *b) {
   return p;
 }
 
+/* scope.name (name alone without a scope), or NULL with the error set unless it is a full name
+** protoc could have made: names joined by single dots. find_named takes a leading dot for
+** protoc's, so ".x" would never be found as itself. */
+static char *full_name(loader *ld, const file *f, const char *what, const char *scope,
+                       const char *name) {
+  char *p = join(ld, scope, ".", name);
+  if (p != NULL && (p[0] == '\0' || p[0] == '.' || p[strlen(p) - 1] == '.' || strstr(p, ".."))) {
+    fail(ld, "protoset %s: %s \"%s\" is not a full name (names joined by single dots)",
+         f->origin, what, p);
+    return NULL;
+  }
+  return p;
+}
+
 /* }====================================================== */
 
 /*
@@ -364,7 +378,7 @@ static int name_enums(loader *ld, const file *f, const char *scope, EnumProto *c
     if (es[i]->name == NULL) return fail(ld, "protoset %s: enum without a name", f->origin);
     e->d = es[i];
     e->file = f;
-    e->pub.full_name = join(ld, scope, ".", es[i]->name);
+    e->pub.full_name = full_name(ld, f, "enum", scope, es[i]->name);
     if (e->pub.full_name == NULL) return -1;
   }
   return 0;
@@ -377,7 +391,7 @@ static int name_messages(loader *ld, const file *f, const char *scope, MessagePr
     if (ms[i]->name == NULL) return fail(ld, "protoset %s: message without a name", f->origin);
     m->d = ms[i];
     m->file = f;
-    m->pub.full_name = join(ld, scope, ".", ms[i]->name);
+    m->pub.full_name = full_name(ld, f, "message", scope, ms[i]->name);
     if (m->pub.full_name == NULL ||
         name_enums(ld, f, m->pub.full_name, ms[i]->enum_type, ms[i]->n_enum_type) < 0 ||
         name_messages(ld, f, m->pub.full_name, ms[i]->nested_type, ms[i]->n_nested_type) < 0)
@@ -668,7 +682,7 @@ static int link_services(loader *ld) {
       schema_method *methods = &s->methods[s->n_methods];
       if (sd->name == NULL) return fail(ld, "protoset %s: service without a name", f->origin);
       svc->name = sd->name;
-      svc->full_name = join(ld, f->d->package, ".", sd->name);
+      svc->full_name = full_name(ld, f, "service", f->d->package, sd->name);
       if (svc->full_name == NULL) return -1;
       for (size_t k = 0; k < sd->n_method; k++)
         if (link_method(ld, f, svc, sd->method[k], &s->methods[s->n_methods++]) < 0) return -1;
