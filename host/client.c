@@ -29,7 +29,7 @@ typedef struct channel_entry {
 } channel_entry;
 
 struct client_pool {
-  grpc_completion_queue *cq;        /* the worker's */
+  grpc_completion_queue *cq;        /* the calls', borrowed: the worker's, or its relay's (relay.h) */
   int max_message_bytes;
   channel_entry *entries;
   size_t n, cap;
@@ -378,8 +378,8 @@ client_call *client_call_start(call *c, const client_target *t, const char *meth
     return NULL;
   }
   grpc_slice path = grpc_slice_from_static_string(method);
-  cc->gc = grpc_channel_create_call(channel, call_grpc(c), GRPC_PROPAGATE_DEFAULTS, q->cq, path, NULL,
-                                    deadline_of(timeout_ns), NULL);
+  cc->gc = grpc_channel_create_call(channel, call_grpc(c), GRPC_PROPAGATE_DEFAULTS, q->clients->cq, path,
+                                    NULL, deadline_of(timeout_ns), NULL);
   if (cc->gc == NULL || start_ops(cc, unary_request)) {
     if (cc->sending == NULL) grpc_byte_buffer_destroy(unary_request);
     *code = GRPC_STATUS_INTERNAL;

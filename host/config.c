@@ -27,6 +27,9 @@ static const char usage[] =
   "  --workers N         worker threads, each with its own Lua state (default: number of CPUs)\n"
   "  --max-streams N     concurrent streams per connection (env FC_CONCURRENT_LIMIT, FC_INSTANCE_CONCURRENCY:\n"
   "                      the function's instanceConcurrency on Function Compute; default 100)\n"
+  "  --io-threads N      threads that read and write the network for gRPC, so that one connection's\n"
+  "                      traffic never holds up a worker; 0: the workers do it themselves (default 2\n"
+  "                      with one worker, 0 with more: gRPC then gives every call to the first worker)\n"
   "  --tls-cert F        PEM certificate chain; with --tls-key serves TLS instead of h2c\n"
   "  --tls-key F         PEM private key\n"
   "  --grace-ms N        on SIGTERM, how long calls in flight may take to finish (default 10000)\n"
@@ -59,6 +62,7 @@ static const char usage[] =
   "  --help              print this and exit\n";
 
 enum { OPT_PORT = 256, OPT_ADDRESS, OPT_SCRIPTS, OPT_PROTOSET, OPT_WORKERS, OPT_MAX_STREAMS,
+       OPT_IO_THREADS,
        OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_MAX_MESSAGE, OPT_COMPRESS, OPT_MAX_MEMORY, OPT_MAX_CPU, OPT_MAX_OUTBOUND,
        OPT_OUTBOUND,
        OPT_UNSAFE_LUA, OPT_NO_WATCH, OPT_CHECK, OPT_QUIET, OPT_LOG_FORMAT,
@@ -71,6 +75,7 @@ static const struct option options[] = {
   {"protoset", required_argument, NULL, OPT_PROTOSET},
   {"workers", required_argument, NULL, OPT_WORKERS},
   {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
+  {"io-threads", required_argument, NULL, OPT_IO_THREADS},
   {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
   {"tls-key", required_argument, NULL, OPT_TLS_KEY},
   {"grace-ms", required_argument, NULL, OPT_GRACE},
@@ -165,6 +170,7 @@ static void set_defaults(config *c, const char *argv0) {
     const char *v = getenv(limits[i]);
     if (v != NULL && *v != '\0' && parse_int(v, 1, INT_MAX, &c->max_streams) == 0) break;
   }
+  c->io_threads = -1;               /* decided once --workers is known */
   c->grace_ms = 10000;
   c->max_message_bytes = 4 * 1024 * 1024;
   c->compress_min_bytes = 1024;
@@ -225,6 +231,9 @@ config_result config_parse(config *c, int argc, char **argv, char *err, size_t e
     case OPT_MAX_STREAMS:
       if (parse_int(optarg, 1, INT_MAX, &c->max_streams))
         return bad_number("max-streams", optarg, err, errlen);
+      break;
+    case OPT_IO_THREADS:
+      if (parse_int(optarg, 0, 64, &c->io_threads)) return bad_number("io-threads", optarg, err, errlen);
       break;
     case OPT_TLS_CERT: c->tls_cert = optarg; break;
     case OPT_TLS_KEY: c->tls_key = optarg; break;
@@ -293,6 +302,12 @@ config_result config_parse(config *c, int argc, char **argv, char *err, size_t e
     snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
     return CONFIG_ERROR;
   }
+  /*
+  ** A worker's queue that does not poll has no pollset, and gRPC 1.51 gives a
+  ** connection whose accepting pollset it cannot find to the first such queue:
+  ** with I/O threads, every call would start on the first worker.
+  */
+  if (c->io_threads < 0) c->io_threads = c->workers == 1 ? 2 : 0;
   if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
     snprintf(err, errlen, "--tls-cert and --tls-key go together");
     return CONFIG_ERROR;

@@ -20,6 +20,7 @@ typedef struct config {
   size_t n_protosets;
   int workers;
   int max_streams;
+  int io_threads;      /* threads doing gRPC's network I/O; 0: the workers do it; -1 until parsed */
   const char *tls_cert;
   const char *tls_key;
   int grace_ms;        /* how long SIGTERM waits for calls in flight */

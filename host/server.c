@@ -120,7 +120,7 @@ static int make_workers(server *s, const config *cfg, lvm **vms, char *err, size
   for (; s->workers != NULL && made < cfg->workers; made++) {
     worker *w = &s->workers[made];
     s->n_workers = made + 1;
-    if (worker_init(w, made, s->gs, s->registered, s->n_registered, vms[made])) break;
+    if (worker_init(w, made, &s->pollers, s->gs, s->registered, s->n_registered, vms[made])) break;
     w->calls.http = s->http;
     grpc_server_register_completion_queue(s->gs, w->cq, NULL);
   }
@@ -139,14 +139,21 @@ int server_start(server *s, const config *cfg, lvm **vms, char *err, size_t errl
   }
   s->gs = create_server(cfg);
   register_methods(s, vms[0]->schema);
+  pollers_register(&s->pollers, s->gs, cfg->io_threads);
   if (make_workers(s, cfg, vms, err, errlen) || bind_port(s, cfg, err, errlen)) {
     grpc_server_destroy(s->gs);
     free_workers(s);
     free_registered(s);
+    pollers_stop(&s->pollers);
     http_engine_free(s->http);
     return -1;
   }
   grpc_server_start(s->gs);
+  if (pollers_spawn(&s->pollers)) {
+    snprintf(err, errlen, "cannot start the network threads");
+    server_stop(s, 0);
+    return -1;
+  }
   for (int i = 0; i < s->n_workers; i++) {
     if (worker_spawn(&s->workers[i]) == 0) continue;
     snprintf(err, errlen, "cannot start worker threads");
@@ -171,6 +178,7 @@ void server_stop(server *s, int grace_ms) {
   for (int i = 0; i < s->n_workers; i++) worker_join(&s->workers[i]);
   grpc_server_destroy(s->gs);
   free_workers(s);
+  pollers_stop(&s->pollers);
   free_registered(s);
   http_engine_free(s->http);        /* after the workers: each took every answer to its requests */
   grpc_completion_queue_shutdown(cq);

@@ -13,6 +13,7 @@
 #include "call.h"
 #include "config.h"
 #include "lvm.h"
+#include "pollers.h"
 #include "worker.h"
 
 typedef struct server {
@@ -20,6 +21,7 @@ typedef struct server {
   worker *workers;
   int n_workers;
   int port;                         /* the port bound, also when 0 was asked for */
+  pollers pollers;
   registered_method *registered;    /* owned; shared read-only by the workers */
   size_t n_registered;
   struct http_engine *http;         /* owned: the handlers' HTTP client, shared by the workers */

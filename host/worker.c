@@ -78,7 +78,7 @@ static void *run(void *arg) {
   return NULL;
 }
 
-int worker_init(worker *w, int id, grpc_server *s, const registered_method *registered,
+int worker_init(worker *w, int id, const pollers *io, grpc_server *s, const registered_method *registered,
                 size_t n_registered, lvm *vm) {
   memset(w, 0, sizeof *w);
   w->id = id;
@@ -86,7 +86,7 @@ int worker_init(worker *w, int id, grpc_server *s, const registered_method *regi
   atomic_init(&w->offered, NULL);
   atomic_init(&w->stopping, false);
   w->adopt.run = adopt_offered;
-  w->cq = grpc_completion_queue_create_for_next(NULL);
+  w->cq = pollers_worker_queue(io);
   w->calls.server = s;
   w->calls.cq = w->cq;
   w->calls.hooks = &handler_hooks;
@@ -94,12 +94,17 @@ int worker_init(worker *w, int id, grpc_server *s, const registered_method *regi
   w->calls.max_outbound = (size_t)vm->cfg->max_outbound;
   w->calls.inbox = &w->inbox;
   if (w->cq == NULL || call_queue_init(&w->calls, n_registered)) return -1;
-  w->calls.clients = client_pool_new(w->cq, vm->cfg->max_message_bytes);
+  if (io->n > 0) {
+    if (relay_init(&w->relay, &w->inbox)) return -1;
+    w->relayed = true;
+  }
+  w->calls.clients = client_pool_new(w->relayed ? w->relay.cq : w->cq, vm->cfg->max_message_bytes);
   if (w->calls.clients == NULL) return -1;
   return inbox_init(&w->inbox, w->cq);
 }
 
 int worker_spawn(worker *w) {
+  if (w->relayed && relay_spawn(&w->relay)) return -1;
   w->running = pthread_create(&w->thread, NULL, run, w) == 0;
   return w->running ? 0 : -1;
 }
@@ -117,6 +122,7 @@ void worker_free(worker *w) {
       continue;
     grpc_completion_queue_destroy(w->cq);
   }
+  if (w->relayed) relay_free(&w->relay);
   inbox_free(&w->inbox);
   client_pool_free(w->calls.clients);
   call_queue_free(&w->calls);

@@ -17,12 +17,16 @@
 #include "call.h"
 #include "inbox.h"
 #include "lvm.h"
+#include "pollers.h"
+#include "relay.h"
 
 typedef struct worker {
   int id;
   grpc_completion_queue *cq;        /* owned; registered with the server */
   call_queue calls;                 /* its calls; calls.vm is the state new calls run in */
   inbox inbox;
+  relay relay;                      /* its outbound calls' queue, when cq does not poll */
+  bool relayed;
   inbox_msg adopt;                  /* posted when a state is offered */
   _Atomic(lvm *) offered;           /* a reload's new state, adopted on the worker's thread */
   atomic_bool stopping;             /* the server is down: end once no call is left */
@@ -31,10 +35,11 @@ typedef struct worker {
 } worker;
 
 /*
-** Sets w up to serve s's calls in vm (which w owns from now on); w->cq must
-** be registered with the server before it starts. -1 when out of memory.
+** Sets w up to serve s's calls in vm (which w owns from now on), on a queue
+** that polls unless io has threads to do it; w->cq must be registered with
+** the server before it starts. -1 when out of memory.
 */
-int worker_init(worker *w, int id, grpc_server *s, const registered_method *registered,
+int worker_init(worker *w, int id, const pollers *io, grpc_server *s, const registered_method *registered,
                 size_t n_registered, lvm *vm);
 
 /* Runs w's loop on a new thread: posts its request slots, serves until told to stop. */
