@@ -12,6 +12,7 @@
 #include <grpc/support/time.h>
 
 #include "call.h"
+#include "conn.h"
 #include "log.h"
 #include "metadata.h"
 #include "status.h"
@@ -27,6 +28,12 @@
 #define REGISTERED_SLOTS 4          /* for each registered method */
 
 #define DETAILS_MAX 256
+
+/*
+** The request header list gRPC advertises (SETTINGS_MAX_HEADER_LIST_SIZE) and
+** enforces once the client acknowledged it; until then gRPC 1.51 takes any.
+*/
+#define HEADER_LIST_MAX 8192
 
 /* The longest status message sent; the log has the whole of it. */
 #define STATUS_MESSAGE_MAX 2048
@@ -98,8 +105,9 @@ struct call {
   grpc_byte_buffer *reply;          /* unary reply, sent with the status */
 
   int64_t deadline;                 /* timer_now's clock, INT64_MAX for none */
-  int64_t started;                  /* monotonic ns, for the call's log line */
+  int64_t started;                  /* monotonic ns: when it came */
   char *peer;                       /* gpr-allocated, once asked for: a cancelled call has none */
+  conn *conn;                       /* its connection when the host accepted it (h2c), referenced */
   size_t bytes_in;
   size_t bytes_out;
 };
@@ -167,12 +175,22 @@ static void log_call(call *c) {
   log_end(&r);
 }
 
+/*
+** Tells c's connection how c ended: a call the client cancelled before it was
+** answered counts toward closing a connection that does that too fast.
+*/
+static void account(call *c) {
+  if (c->cancelled && !c->finish_sent && call_seconds_left(c) != 0) conn_reset(c->conn, c->started);
+  conn_release(c->conn);
+}
+
 static void call_free(call *c) {
   if (c->gc != NULL) {
     log_call(c);
     grpc_call_unref(c->gc);
     c->q->live--;
   }
+  if (c->conn != NULL) account(c);
   if (c->vm != NULL) lvm_release(c->vm);
   grpc_byte_buffer_destroy(c->recv_buf);
   grpc_byte_buffer_destroy(c->sending);
@@ -545,7 +563,7 @@ const grpc_metadata_array *call_request_metadata(const call *c) {
 
 const char *call_peer(call *c) {
   if (c->peer == NULL) c->peer = grpc_call_get_peer(c->gc);
-  return c->peer;
+  return c->conn != NULL ? conn_peer(c->conn) : c->peer;
 }
 
 const grpc_slice *call_find_metadata(const call *c, const char *key) {
@@ -611,6 +629,23 @@ static void finish_unimplemented(call *c) {
   call_finish(c, GRPC_STATUS_UNIMPLEMENTED, details, NULL);
 }
 
+/* The request's header list as HTTP/2 counts it: each field's name and value, and 32 bytes. */
+static size_t header_list_size(const call *c) {
+  size_t size = 0;
+  for (size_t i = 0; i < c->request_md.count; i++)
+    size += GRPC_SLICE_LENGTH(c->request_md.metadata[i].key) + GRPC_SLICE_LENGTH(c->request_md.metadata[i].value) + 32;
+  return size;
+}
+
+/* What gRPC answers once the client acknowledged the limit; before, only a client that ignores it sends this. */
+static void finish_header_list_too_large(call *c) {
+  char details[DETAILS_MAX];
+  snprintf(details, sizeof details, "request headers of %zu bytes, over the limit of %d", header_list_size(c),
+           HEADER_LIST_MAX);
+  if (c->conn != NULL) conn_headers_over(c->conn);
+  call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, details, NULL);
+}
+
 /* Posts a slot for one new call of rm, or of any method when rm is NULL. -1 on failure (logged). */
 static int request(call_queue *q, const registered_method *rm) {
   call *c = call_new(q);
@@ -666,8 +701,18 @@ void call_queue_fill(call_queue *q) {
   }
 }
 
+/* What came in recv_buf (NULL: the stream ended) is counted for the log and the connection. */
+static void count_in(call *c) {
+  if (c->recv_buf == NULL) return;
+  size_t len = grpc_byte_buffer_length(c->recv_buf);
+  c->bytes_in += len;
+  if (c->conn != NULL) conn_took(c->conn, len);
+}
+
 /* The one request of a unary or server-streaming call is in: now the handler can start. */
 static void on_first_message(call *c) {
+  /* A stream reset before its request came is a cancel, not a request without a message. */
+  if (c->recv_buf == NULL && grpc_call_failed_before_recv_message(c->gc)) c->cancelled = true;
   if (c->cancelled) return;
   if (c->recv_buf == NULL) call_finish(c, GRPC_STATUS_INTERNAL, "the client sent no request message", NULL);
   else c->q->hooks->start(c);
@@ -681,18 +726,18 @@ static void on_new(call *c) {
     q->unposted[slot_of(q, c->registered)]++;
     q->missing++;
   }
-  if (log_calls()) {
-    c->started = timer_now();
-    call_peer(c);                   /* now, while the connection is there to ask */
-  }
+  c->started = timer_now();
+  c->conn = conn_find(call_peer(c));   /* now, while the connection is there to ask */
+  if (c->conn != NULL) conn_call(c->conn);
   if (c->registered != NULL) {
     c->details.method = grpc_slice_from_static_string(c->registered->path);
-    if (c->recv_buf != NULL) c->bytes_in += grpc_byte_buffer_length(c->recv_buf);
+    count_in(c);
   }
   c->vm = lvm_retain(q->vm);
   c->method = schema_find_method(c->vm->schema, (const char *)GRPC_SLICE_START_PTR(c->details.method),
                                  GRPC_SLICE_LENGTH(c->details.method));
-  if (c->method == NULL || !lvm_has_handler(c->vm, c->method)) finish_unimplemented(c);
+  if (header_list_size(c) > HEADER_LIST_MAX) finish_header_list_too_large(c);
+  else if (c->method == NULL || !lvm_has_handler(c->vm, c->method)) finish_unimplemented(c);
   else if (!method_one_request(c->method)) q->hooks->start(c);  /* a message read ahead waits in recv_buf */
   else if (c->registered != NULL) on_first_message(c);
   else start_recv(c);
@@ -706,7 +751,7 @@ static void on_close(call *c) {
 static void on_recv(call *c, bool ok) {
   /* No message: a half-close, or a stream that broke (cancel, reset), which must not read as one. */
   if (!ok || (c->recv_buf == NULL && grpc_call_failed_before_recv_message(c->gc))) c->cancelled = true;
-  if (c->recv_buf != NULL) c->bytes_in += grpc_byte_buffer_length(c->recv_buf);
+  if (c->recv_buf != NULL) count_in(c);
   else if (!c->cancelled) c->half_closed = true;
   if (c->handler == NULL) on_first_message(c);
   else if (waits_on(c, &recv_wait)) wake(c);

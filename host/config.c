@@ -27,6 +27,9 @@ static const char usage[] =
   "  --workers N         worker threads, each with its own Lua state (default: number of CPUs)\n"
   "  --max-streams N     concurrent streams per connection (env FC_CONCURRENT_LIMIT, FC_INSTANCE_CONCURRENCY:\n"
   "                      the function's instanceConcurrency on Function Compute; default 100)\n"
+  "  --max-connections N  open connections at most; more are refused, with a log line (default 4096)\n"
+  "  --max-connections-per-peer N  open connections from one client address at most; 0 for no limit\n"
+  "                      (default 512)\n"
   "  --io-threads N      threads that read and write the network for gRPC, so that one connection's\n"
   "                      traffic never holds up a worker; 0: the workers do it themselves (default 2\n"
   "                      with one worker, 0 with more: gRPC then gives every call to the first worker)\n"
@@ -62,7 +65,7 @@ static const char usage[] =
   "  --help              print this and exit\n";
 
 enum { OPT_PORT = 256, OPT_ADDRESS, OPT_SCRIPTS, OPT_PROTOSET, OPT_WORKERS, OPT_MAX_STREAMS,
-       OPT_IO_THREADS,
+       OPT_MAX_CONNECTIONS, OPT_MAX_PER_PEER, OPT_IO_THREADS,
        OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_MAX_MESSAGE, OPT_COMPRESS, OPT_MAX_MEMORY, OPT_MAX_CPU, OPT_MAX_OUTBOUND,
        OPT_OUTBOUND,
        OPT_UNSAFE_LUA, OPT_NO_WATCH, OPT_CHECK, OPT_QUIET, OPT_LOG_FORMAT,
@@ -75,6 +78,8 @@ static const struct option options[] = {
   {"protoset", required_argument, NULL, OPT_PROTOSET},
   {"workers", required_argument, NULL, OPT_WORKERS},
   {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
+  {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+  {"max-connections-per-peer", required_argument, NULL, OPT_MAX_PER_PEER},
   {"io-threads", required_argument, NULL, OPT_IO_THREADS},
   {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
   {"tls-key", required_argument, NULL, OPT_TLS_KEY},
@@ -170,6 +175,8 @@ static void set_defaults(config *c, const char *argv0) {
     const char *v = getenv(limits[i]);
     if (v != NULL && *v != '\0' && parse_int(v, 1, INT_MAX, &c->max_streams) == 0) break;
   }
+  c->max_connections = 4096;
+  c->max_connections_per_peer = 512;
   c->io_threads = -1;               /* decided once --workers is known */
   c->grace_ms = 10000;
   c->max_message_bytes = 4 * 1024 * 1024;
@@ -231,6 +238,14 @@ config_result config_parse(config *c, int argc, char **argv, char *err, size_t e
     case OPT_MAX_STREAMS:
       if (parse_int(optarg, 1, INT_MAX, &c->max_streams))
         return bad_number("max-streams", optarg, err, errlen);
+      break;
+    case OPT_MAX_CONNECTIONS:
+      if (parse_int(optarg, 1, INT_MAX, &c->max_connections))
+        return bad_number("max-connections", optarg, err, errlen);
+      break;
+    case OPT_MAX_PER_PEER:
+      if (parse_int(optarg, 0, INT_MAX, &c->max_connections_per_peer))
+        return bad_number("max-connections-per-peer", optarg, err, errlen);
       break;
     case OPT_IO_THREADS:
       if (parse_int(optarg, 0, 64, &c->io_threads)) return bad_number("io-threads", optarg, err, errlen);

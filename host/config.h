@@ -20,6 +20,8 @@ typedef struct config {
   size_t n_protosets;
   int workers;
   int max_streams;
+  int max_connections;
+  int max_connections_per_peer;    /* 0: no limit */
   int io_threads;      /* threads doing gRPC's network I/O; 0: the workers do it; -1 until parsed */
   const char *tls_cert;
   const char *tls_key;

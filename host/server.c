@@ -72,6 +72,15 @@ static grpc_server *create_server(const config *cfg) {
     int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, cfg->max_message_bytes),
     /* A port in use must be an error, not a second server sharing it. */
     int_arg(GRPC_ARG_ALLOW_REUSEPORT, 0),
+    /*
+    ** Past its strikes, gRPC 1.51 answers each ping of a flood with one more
+    ** error in a growing text: 200 times the flood's bytes. On h2c the host
+    ** bounds floods itself (conn.h), so pings are let be; with TLS, gRPC's
+    ** close after 2 strikes is all there is.
+    */
+    int_arg(GRPC_ARG_HTTP2_MAX_PING_STRIKES, cfg->tls_cert == NULL ? 0 : 2),
+    /* With TLS: a client has as long to finish its handshake as one on h2c has for its preface. */
+    int_arg(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10000),
   };
   grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
   return grpc_server_create(&channel_args, NULL);
@@ -96,6 +105,11 @@ static grpc_server_credentials *credentials(const config *cfg, char *err, size_t
 }
 
 static int bind_port(server *s, const config *cfg, char *err, size_t errlen) {
+  if (cfg->tls_cert == NULL) {
+    s->listener = listener_open(cfg, err, errlen);
+    s->port = s->listener != NULL ? listener_port(s->listener) : 0;
+    return s->listener != NULL ? 0 : -1;
+  }
   char address[300];
   snprintf(address, sizeof address, "%s:%d", cfg->address, cfg->port);
   grpc_server_credentials *creds = credentials(cfg, err, errlen);
@@ -149,7 +163,7 @@ int server_start(server *s, const config *cfg, lvm **vms, char *err, size_t errl
     return -1;
   }
   grpc_server_start(s->gs);
-  if (pollers_spawn(&s->pollers)) {
+  if (pollers_spawn(&s->pollers) || (s->listener != NULL && listener_start(s->listener, s->gs))) {
     snprintf(err, errlen, "cannot start the network threads");
     server_stop(s, 0);
     return -1;
@@ -165,6 +179,7 @@ int server_start(server *s, const config *cfg, lvm **vms, char *err, size_t errl
 
 void server_stop(server *s, int grace_ms) {
   grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+  if (s->listener != NULL) listener_quiesce(s->listener);
   grpc_server_shutdown_and_notify(s->gs, cq, s);
   gpr_timespec grace = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                     gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
@@ -179,6 +194,7 @@ void server_stop(server *s, int grace_ms) {
   grpc_server_destroy(s->gs);
   free_workers(s);
   pollers_stop(&s->pollers);
+  if (s->listener != NULL) listener_free(s->listener);
   free_registered(s);
   http_engine_free(s->http);        /* after the workers: each took every answer to its requests */
   grpc_completion_queue_shutdown(cq);

@@ -12,6 +12,7 @@
 
 #include "call.h"
 #include "config.h"
+#include "listener.h"
 #include "lvm.h"
 #include "pollers.h"
 #include "worker.h"
@@ -21,6 +22,7 @@ typedef struct server {
   worker *workers;
   int n_workers;
   int port;                         /* the port bound, also when 0 was asked for */
+  listener *listener;               /* h2c: the host's own port; NULL with TLS, where gRPC owns it */
   pollers pollers;
   registered_method *registered;    /* owned; shared read-only by the workers */
   size_t n_registered;

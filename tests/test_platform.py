@@ -19,7 +19,9 @@ HOST_VARS = ("FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT", "PORT", "HOST_SCRIPTS", 
 
 
 def server_settings(port, timeout=10):
-    """The SETTINGS the host sends first on a new HTTP/2 connection, as {id: value}."""
+    """The SETTINGS the host sends on a new HTTP/2 connection, as {id: value}: the frames up to
+    the first that sets MAX_CONCURRENT_STREAMS, each acknowledged (the host's own port sends an
+    empty one, and gives the connection to gRPC, which sends its own, once it is)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         # The client preface, then an empty SETTINGS frame (length 0, type 4, flags 0, stream 0).
         s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
@@ -35,14 +37,18 @@ def server_settings(port, timeout=10):
             out, buf = buf[:n], buf[n:]
             return out
 
+        settings = {}
         while True:
             head = read(9)
             length = int.from_bytes(head[:3], "big")
             ftype, flags = head[3], head[4]
             payload = read(length)
             if ftype == 4 and not flags & 1:          # SETTINGS, not an ACK
-                return {struct.unpack_from(">H", payload, i)[0]:
-                        struct.unpack_from(">I", payload, i + 2)[0] for i in range(0, length, 6)}
+                s.sendall(b"\x00\x00\x00\x04\x01\x00\x00\x00\x00")
+                settings.update({struct.unpack_from(">H", payload, i)[0]:
+                                 struct.unpack_from(">I", payload, i + 2)[0] for i in range(0, length, 6)})
+                if MAX_CONCURRENT_STREAMS in settings:
+                    return settings
 
 
 MAX_CONCURRENT_STREAMS = 3

@@ -1,0 +1,135 @@
+/*
+** connwatch.c
+** Every CHECK_NS, each connection's traffic against its calls (conn_check).
+** Every WATCH_NS, the process's resident memory: gRPC keeps what a connection
+** sends in memory of its own, at times many times over, and gRPC 1.51 bounds
+** none of it (a header block that never ends, from a client that never
+** acknowledged the header list limit, costs 2 to 35 times its bytes; a PING
+** flood past gRPC's strikes, 200 times). The listener gives gRPC a
+** connection once its client acknowledged SETTINGS, which holds it to gRPC's
+** limits, unless the client sent much before it did. So when the process has
+** grown by GROWTH_MAX within WINDOW_NS, and by GROWTH_PER_JUNK times all the
+** junk that came meanwhile or more, the unacknowledged connection that sent
+** the most of it (at least JUNK_MIN, and no call came from it meanwhile) is
+** aborted. Requests on their way are junk until whole, but gRPC keeps them at
+** about their size: a client that sends large requests is seldom taken for
+** one that floods, and only if it did not acknowledge SETTINGS first.
+*/
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "connwatch.h"
+#include "timer.h"
+
+#define WATCH_NS 10000000LL
+#define CHECK_NS 100000000LL
+#define GROWTH_MAX (16 << 20)
+#define WINDOW_NS 10000000000LL
+#define GROWTH_PER_JUNK 4.0
+#define JUNK_MIN (16 << 10)
+
+struct connwatch {
+  pthread_t thread;
+  atomic_bool stopping;
+  int statm;                        /* /proc/self/statm, or -1: memory is not watched */
+  int64_t rss_base;                 /* resident bytes when the watch last looked, or fewer since */
+  int64_t rss_since;                /* when it last looked */
+  conn **seen;                      /* conn_all's snapshot */
+  size_t cap;
+};
+
+static int64_t resident_bytes(const connwatch *w) {
+  char text[64];
+  ssize_t n = w->statm >= 0 ? pread(w->statm, text, sizeof text - 1, 0) : -1;
+  if (n <= 0) return -1;
+  text[n] = '\0';
+  long long pages;
+  if (sscanf(text, "%*s %lld", &pages) != 1) return -1;
+  return pages * sysconf(_SC_PAGESIZE);
+}
+
+/*
+** Every connection's junk since the watch last looked: their sum, and the most
+** from one unacknowledged that no call came from.
+*/
+static int64_t junk_since_last_look(conn **all, size_t n, conn **worst, int64_t *most) {
+  int64_t total = 0;
+  *worst = NULL;
+  *most = 0;
+  for (size_t i = 0; i < n; i++) {
+    bool calls_came;
+    int64_t junk = conn_junk_since_last_look(all[i], &calls_came);
+    if (junk <= 0) continue;
+    total += junk;
+    if (calls_came || conn_acknowledged(all[i]) || junk <= *most) continue;
+    *most = junk;
+    *worst = all[i];
+  }
+  return total;
+}
+
+/* Looks at the connections (a snapshot of n in w->seen) when memory grew, or once a window anyway. */
+static void watch_memory(connwatch *w, size_t n, int64_t now) {
+  conn *worst;
+  int64_t rss = resident_bytes(w), grown = rss - w->rss_base;
+  int64_t most, total = junk_since_last_look(w->seen, n, &worst, &most), since = w->rss_since;
+  w->rss_base = rss;
+  w->rss_since = now;
+  if (grown < GROWTH_MAX || worst == NULL || most < JUNK_MIN || (double)grown < GROWTH_PER_JUNK * (double)total)
+    return;
+  char why[160];
+  snprintf(why, sizeof why, "the server grew by %lld MiB in %.1f s while it sent %lld KiB that no call took",
+           (long long)(grown >> 20), (double)(now - since) / 1e9, (long long)(most >> 10));
+  conn_abort(worst, why);
+}
+
+/* Whether the memory watch should look now: memory grew enough, or its window is over. */
+static bool memory_due(connwatch *w, int64_t now) {
+  int64_t rss = resident_bytes(w);
+  if (rss < 0) return false;
+  if (rss < w->rss_base) w->rss_base = rss;
+  return rss - w->rss_base >= GROWTH_MAX || now - w->rss_since >= WINDOW_NS;
+}
+
+static void *run(void *arg) {
+  connwatch *w = arg;
+  int64_t next_check = 0;
+  const struct timespec pause = {0, WATCH_NS};
+  while (!atomic_load(&w->stopping)) {
+    int64_t now = timer_now();
+    bool check = now >= next_check, look = memory_due(w, now);
+    size_t n = check || look ? conn_all(&w->seen, &w->cap) : 0;
+    for (size_t i = 0; check && i < n; i++) conn_check(w->seen[i]);
+    if (look) watch_memory(w, n, now);
+    for (size_t i = 0; i < n; i++) conn_release(w->seen[i]);
+    if (check) next_check = now + CHECK_NS;
+    nanosleep(&pause, NULL);
+  }
+  return NULL;
+}
+
+connwatch *connwatch_start(void) {
+  connwatch *w = calloc(1, sizeof *w);
+  if (w == NULL) return NULL;
+  atomic_init(&w->stopping, false);
+  w->statm = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  w->rss_base = INT64_MAX;
+  if (pthread_create(&w->thread, NULL, run, w) == 0) return w;
+  if (w->statm >= 0) close(w->statm);
+  free(w);
+  return NULL;
+}
+
+void connwatch_stop(connwatch *w) {
+  atomic_store(&w->stopping, true);
+  pthread_join(w->thread, NULL);
+  if (w->statm >= 0) close(w->statm);
+  free(w->seen);
+  free(w);
+}
