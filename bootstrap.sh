@@ -41,6 +41,7 @@ PACKAGES=(
   python3-protobuf
   protobuf-compiler-grpc
   python3-h2
+  python3-hpack
   python3-yaml
   # the stock grpc-go example programs (tests/golib.sh), also bench/'s Go peer and load client
   golang-go

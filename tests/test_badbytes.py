@@ -14,6 +14,7 @@ import unittest
 
 import grpc
 
+from h2attack import literal
 from harness import SANITIZED, HostTestCase, pb, rpc, rss_kb
 
 try:
@@ -204,24 +205,6 @@ def status_of(st):
         if h and "grpc-status" in h:
             return int(h["grpc-status"])
     return None
-
-
-def hpack_int(n, bits, first=0):
-    """An HPACK integer with an n-bit prefix."""
-    top = (1 << bits) - 1
-    if n < top:
-        return bytes([first | n])
-    out = [first | top]
-    n -= top
-    while n >= 128:
-        out.append((n & 127) | 128)
-        n >>= 7
-    return bytes(out + [n])
-
-
-def hpack_literal(name, value):
-    """A header field as a literal without indexing, no Huffman."""
-    return b"\x00" + hpack_int(len(name), 7) + name + hpack_int(len(value), 7) + value
 
 
 def raw_answer(r, timeout=ANSWER_TIMEOUT):
@@ -491,7 +474,7 @@ class BadBytesTest(HostTestCase):
             with self.subTest(size):
                 r = Raw(self.host.port)
                 try:
-                    block = b"".join(hpack_literal(k, v) for k, v in (
+                    block = b"".join(literal(k, v) for k, v in (
                         (b":method", b"POST"), (b":scheme", b"http"), (b":path", SAY_HELLO.encode()),
                         (b":authority", b"x"), (b"content-type", b"application/grpc"),
                         (b"te", b"trailers"), (b"x-big", b"v" * size)))

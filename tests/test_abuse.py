@@ -1,0 +1,271 @@
+"""HTTP/2 abuse (issue 16): each attack of tests/h2attack.py, from one client, against a host
+with one worker, while a well-behaved client calls SayHello on a connection of its own the
+whole time. Under every attack: the host stays up, the good client sees no failed call and
+none slower than 2 s, and the host's resident memory grows by less than 64 MiB (not asserted
+under ASan, whose allocator keeps what is freed); where the host ends the attacker's
+connection, its log says why. AbuseTest runs them on h2c, where the host owns the port;
+AbuseTlsTest with TLS, where gRPC does, and skips what does not hold there, saying why.
+ListenerTest checks the h2c port's limits and its wait for the preface. ABUSE_SECONDS sets
+how long each attack runs (default 5, at most 10); the ASan build runs smaller counts."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import grpc
+
+import h2attack
+from harness import SANITIZED, TESTS_DIR, Host, pb, rpc, rss_kb
+
+ATTACK_SECONDS = min(float(os.environ.get("ABUSE_SECONDS", "5")), 10.0)
+SCALE = 0.25 if SANITIZED else 1.0
+SLOWEST_OK = 2.0            # seconds a good call may take
+RSS_GROWTH_OK = 64          # MiB the host may grow by
+GOOD_CALL_TIMEOUT = 15.0
+GOOD_CALL_EVERY = 0.02      # seconds between the good client's calls: it is a client, not load
+
+
+class GoodClient(threading.Thread):
+    """Calls SayHello on its own connection until stopped; notes failures, the slowest call
+    and the host's largest RSS seen."""
+
+    def __init__(self, host, channel):
+        super().__init__(daemon=True)
+        self.host = host
+        self.stub = pb.helloworld_grpc.GreeterStub(channel)
+        self.stopping = threading.Event()
+        self.calls, self.failures, self.slowest = 0, [], 0.0
+        self.peak_rss = rss_kb(host.proc.pid)
+
+    def run(self):
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            resp, code, details, _ = rpc(self.stub.SayHello, pb.helloworld.HelloRequest(name="good"),
+                                         timeout=GOOD_CALL_TIMEOUT)
+            took = time.monotonic() - started
+            self.calls += 1
+            self.slowest = max(self.slowest, took)
+            if code != grpc.StatusCode.OK or resp.message != "Hello good":
+                self.failures.append("%s: %s after %.1fs" % (code, details, took))
+            try:
+                self.peak_rss = max(self.peak_rss, rss_kb(self.host.proc.pid))
+            except OSError:
+                pass            # the host is gone: the test says so
+            self.stopping.wait(GOOD_CALL_EVERY)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(GOOD_CALL_TIMEOUT + 5)
+
+
+def attack(name, port, seconds=ATTACK_SECONDS, tls=False):
+    """Runs one attack of h2attack.py in a process of its own (so it takes no time from the
+    good client's thread); what it reports."""
+    cmd = [sys.executable, os.path.join(TESTS_DIR, "h2attack.py"), name, str(port),
+           "--seconds", str(seconds), "--scale", str(SCALE)] + (["--tls"] if tls else [])
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=seconds + 60)
+    if r.returncode != 0:
+        raise AssertionError("%s failed:\n%s" % (" ".join(cmd), r.stderr))
+    return json.loads(r.stdout)
+
+
+class AbuseTest(unittest.TestCase):
+    """h2c: the host owns the port."""
+    tls = False
+    rows = []       # one per attack, printed at the end
+    # Attacks the host answers by closing the attacker's connection, and the reason it logs.
+    closes = {"rapid_reset": "rapid reset", "huge_headers": "over the limit",
+              "continuation_flood": "no call took"}
+    # Attacks this mode does not survive, and why.
+    gaps = {}
+
+    @classmethod
+    def tearDownClass(cls):
+        sys.stderr.write("\n%s\n%-20s %9s %7s %9s  %s\n" % (cls.__doc__, "attack", "RSS MiB", "failed", "slowest",
+                                                            "attack's report"))
+        for row in cls.rows:
+            sys.stderr.write("%-20s %+9.0f %7d %8.3fs  %s\n" % row)
+
+    def setUp(self):
+        self.host = Host(workers=1, args=self.host_args())
+        self.host.__enter__()
+        self.addCleanup(self.host.__exit__, None, None, None)
+
+    def host_args(self):
+        return []
+
+    def channel(self):
+        """A channel of its own to the host."""
+        return self.host.channel(own_connection=True)
+
+    def survive(self, name):
+        """The attack runs while the good client calls; then the three conditions."""
+        if name in self.gaps:
+            self.skipTest(self.gaps[name])
+        mark = self.host.mark()
+        good = GoodClient(self.host, self.channel())
+        before = rss_kb(self.host.proc.pid)
+        good.start()
+        try:
+            report = attack(name, self.host.port, tls=self.tls)
+        finally:
+            good.stop()
+        grown = (good.peak_rss - before) / 1024
+        report.pop("attack", None)
+        type(self).rows.append((name, grown, len(good.failures), good.slowest, json.dumps(report)))
+        self.assertIsNone(self.host.proc.poll(), "the host died:\n%s" % self.host.output())
+        resp, code, details, _ = rpc(pb.helloworld_grpc.GreeterStub(self.channel()).SayHello,
+                                     pb.helloworld.HelloRequest(name="after"), timeout=GOOD_CALL_TIMEOUT)
+        self.assertEqual(code, grpc.StatusCode.OK, "no answer after %s: %s" % (name, details))
+        self.assertGreater(good.calls, 0)
+        self.assertEqual(good.failures, [], "good calls failed during %s" % name)
+        self.assertLess(good.slowest, SLOWEST_OK, "a good call took %.1fs during %s" % (good.slowest, name))
+        if not SANITIZED:
+            self.assertLess(grown, RSS_GROWTH_OK, "the host grew by %.0f MiB during %s" % (grown, name))
+        if name in self.closes and not SANITIZED:     # under ASan an attack may not go as far
+            self.host.wait_log(lambda l: "abuses the server" in l and self.closes[name] in l, start=mark,
+                               what="the log line closing the attacker's connection")
+        return report
+
+    def test_rapid_reset(self):
+        self.survive("rapid_reset")
+
+    def test_continuation_flood(self):
+        self.survive("continuation_flood")
+
+    def test_ping_flood(self):
+        self.survive("ping_flood")
+
+    def test_settings_flood(self):
+        self.survive("settings_flood")
+
+    def test_idle_connections(self):
+        self.survive("idle_connections")
+
+    def test_zero_window_streams(self):
+        self.survive("zero_window_streams")
+
+    def test_huge_headers(self):
+        self.survive("huge_headers")
+
+    def test_no_preface(self):
+        self.survive("no_preface")
+
+    def test_bad_preface(self):
+        self.survive("bad_preface")
+
+    def test_even_stream(self):
+        self.survive("even_stream")
+
+    def test_data_over_window(self):
+        self.survive("data_over_window")
+
+    def test_window_overflow(self):
+        self.survive("window_overflow")
+
+    def test_goaway_storm(self):
+        self.survive("goaway_storm")
+
+
+class AbuseTlsTest(AbuseTest):
+    """TLS: gRPC owns the port (grpc_server_add_channel_from_fd takes plaintext connections only)."""
+    tls = True
+    rows = []
+    closes = {"rapid_reset": "rapid reset", "huge_headers": "over the limit"}
+    NO_TRAFFIC = ("with TLS gRPC accepts the connections: the host knows one only by its calls, "
+                  "so cannot measure its traffic or count connections")
+    gaps = {
+        "continuation_flood": "gRPC 1.51 keeps a header block that never ends from a client that never "
+                              "acknowledged its SETTINGS, without limit, and " + NO_TRAFFIC,
+        "idle_connections": "gRPC 1.51 has no connection limit, and " + NO_TRAFFIC,
+        "ping_flood": "gRPC 1.51 grows one error per ping past its strikes (+60-70 MiB before it "
+                      "closes the connection), and " + NO_TRAFFIC,
+    }
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="abuse-tls-")
+        cls.cert, cls.key = os.path.join(cls.tmp, "cert.pem"), os.path.join(cls.tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                        "-keyout", cls.key, "-out", cls.cert], check=True, capture_output=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.tmp, True)
+
+    def host_args(self):
+        return ["--tls-cert", self.cert, "--tls-key", self.key]
+
+    def channel(self):
+        with open(self.cert, "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+        ch = grpc.secure_channel("localhost:%d" % self.host.port, creds,
+                                 options=[("grpc.use_local_subchannel_pool", 1)])
+        grpc.channel_ready_future(ch).result(timeout=GOOD_CALL_TIMEOUT)
+        self.addCleanup(ch.close)
+        return ch
+
+
+def read_until_closed(sock, timeout):
+    """What the host sends on sock until it closes it; fails if it is still open after timeout."""
+    out, deadline = b"", time.monotonic() + timeout
+    while True:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return out
+        except socket.timeout:
+            raise AssertionError("still open after %.0fs; got %r" % (timeout, out))
+        if not chunk:
+            return out
+        out += chunk
+
+
+class ListenerTest(unittest.TestCase):
+    """The host's own port (h2c), before gRPC sees a connection: its limits and the preface."""
+
+    def connect(self, host, data=h2attack.PREFACE + h2attack.EMPTY_SETTINGS):
+        sock = socket.create_connection(("127.0.0.1", host.port), timeout=10)
+        self.addCleanup(sock.close)
+        sock.sendall(data)
+        return sock
+
+    def test_connections_past_a_limit_are_told_why(self):
+        for option in ("--max-connections", "--max-connections-per-peer"):
+            with self.subTest(option), Host(workers=1, args=[option, "3"]) as host:
+                held = [self.connect(host) for _ in range(3)]
+                answer = read_until_closed(self.connect(host), 10)
+                self.assertIn(("over %s 3" % option).encode(), answer)
+                host.wait_log(lambda l, o=option: "connection refused" in l and o in l)
+                for sock in held:
+                    sock.close()
+                stub = pb.helloworld_grpc.GreeterStub(host.channel(own_connection=True))
+                resp, code, details, _ = rpc(stub.SayHello, pb.helloworld.HelloRequest(name="x"))
+                self.assertEqual(code, grpc.StatusCode.OK, details)
+
+    def test_a_connection_that_is_not_http2_is_told(self):
+        with Host(workers=1) as host:
+            answer = read_until_closed(self.connect(host, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 10)
+            self.assertIn(b"not HTTP/2", answer)
+
+    def test_a_connection_without_a_preface_is_closed_after_10_s(self):
+        with Host(workers=1) as host:
+            started = time.monotonic()
+            answer = read_until_closed(self.connect(host, b""), 20)
+            self.assertGreater(time.monotonic() - started, 9)
+            self.assertIn(b"no HTTP/2 client preface within 10 s", answer)
+
+
+if __name__ == "__main__":
+    unittest.main()
