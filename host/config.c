@@ -31,8 +31,9 @@ static const char usage[] =
   "  --max-connections-per-peer N  open connections from one client address at most; 0 for no limit\n"
   "                      (default 512)\n"
   "  --io-threads N      threads that read and write the network for gRPC, so that one connection's\n"
-  "                      traffic never holds up a worker; 0: the workers do it themselves (default 2\n"
-  "                      with one worker, 0 with more: gRPC then gives every call to the first worker)\n"
+  "                      traffic never holds up a worker: for a port exposed to hostile clients (it\n"
+  "                      costs CPU per call, and gRPC then starts every call on the first worker);\n"
+  "                      0: the workers do it themselves (default 2 with TLS, 0 for h2c)\n"
   "  --tls-cert F        PEM certificate chain; with --tls-key serves TLS instead of h2c\n"
   "  --tls-key F         PEM private key\n"
   "  --grace-ms N        on SIGTERM, how long calls in flight may take to finish (default 10000)\n"
@@ -177,7 +178,7 @@ static void set_defaults(config *c, const char *argv0) {
   }
   c->max_connections = 4096;
   c->max_connections_per_peer = 512;
-  c->io_threads = -1;               /* decided once --workers is known */
+  c->io_threads = -1;               /* decided once TLS is known */
   c->grace_ms = 10000;
   c->max_message_bytes = 4 * 1024 * 1024;
   c->compress_min_bytes = 1024;
@@ -317,15 +318,11 @@ config_result config_parse(config *c, int argc, char **argv, char *err, size_t e
     snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
     return CONFIG_ERROR;
   }
-  /*
-  ** A worker's queue that does not poll has no pollset, and gRPC 1.51 gives a
-  ** connection whose accepting pollset it cannot find to the first such queue:
-  ** with I/O threads, every call would start on the first worker.
-  */
-  if (c->io_threads < 0) c->io_threads = c->workers == 1 ? 2 : 0;
   if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
     snprintf(err, errlen, "--tls-cert and --tls-key go together");
     return CONFIG_ERROR;
   }
+  /* A TLS port faces clients itself; an h2c one is most often behind a gateway or a proxy. */
+  if (c->io_threads < 0) c->io_threads = c->tls_cert != NULL ? 2 : 0;
   return CONFIG_OK;
 }

@@ -8,6 +8,12 @@
 ** long as it likes. When that thread is a worker, every call queued on the
 ** worker waits. So the workers' queues do not poll; these threads do, and one
 ** busy connection holds one of them while the others go on.
+**
+** The price: each event of a call crosses from one of these threads to its
+** worker, and gRPC 1.51 gives a connection whose accepting pollset it cannot
+** find (every one the listener hands over) to the first queue that does not
+** poll: every call starts on the first worker. So they are for a port exposed
+** to hostile clients (--io-threads: by default with TLS, not for h2c).
 */
 #ifndef pollers_h
 #define pollers_h
