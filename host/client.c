@@ -260,14 +260,45 @@ static void cancel_wait(call_wait *w);
 
 static const call_wait_type outbound_wait = {"an outbound call", NULL, cancel_wait};
 
+/* The slices of received metadata are the C core call's: copies of them outlive it. */
+static void copy_metadata(grpc_metadata_array *md) {
+  for (size_t i = 0; i < md->count; i++) {
+    md->metadata[i].key = grpc_slice_dup(md->metadata[i].key);
+    md->metadata[i].value = grpc_slice_dup(md->metadata[i].value);
+  }
+}
+
+/* Once the slices are copies. */
+static void free_metadata(grpc_metadata_array *md) {
+  for (size_t i = 0; i < md->count; i++) {
+    grpc_slice_unref(md->metadata[i].key);
+    grpc_slice_unref(md->metadata[i].value);
+  }
+  grpc_metadata_array_destroy(md);
+}
+
+/*
+** The call is over and gRPC holds no batch of it: the C core call goes now,
+** before the handler resumes. Held on, it would still be a child of the
+** handler's call when that call ends, and gRPC would cancel it then, through
+** every filter and the transport: about a tenth of the instructions of a
+** proxied unary call.
+*/
+static void release_grpc_call(client_call *cc) {
+  copy_metadata(&cc->headers);
+  copy_metadata(&cc->trailers);
+  grpc_call_unref(cc->gc);
+  cc->gc = NULL;
+}
+
 static void client_call_free(client_call *cc) {
-  if (cc->gc != NULL) grpc_call_unref(cc->gc);
+  if (cc->gc != NULL) release_grpc_call(cc);
   cc->q->outbound--;
   metadata_free(&cc->md);
   grpc_byte_buffer_destroy(cc->sending);
   grpc_byte_buffer_destroy(cc->received);
-  grpc_metadata_array_destroy(&cc->headers);
-  grpc_metadata_array_destroy(&cc->trailers);
+  free_metadata(&cc->headers);
+  free_metadata(&cc->trailers);
   grpc_slice_unref(cc->details);
   free(cc);
 }
@@ -438,12 +469,13 @@ int client_call_send(client_call *cc, grpc_byte_buffer *bb) {
 void client_call_close_send(client_call *cc) {
   if (cc->close_wanted || cc->close_started) return;
   cc->close_wanted = true;
-  if (cc->sending == NULL) start_close(cc);
+  if (cc->sending == NULL && !cc->status_done) start_close(cc);
 }
 
 int client_call_recv(client_call *cc) {
   grpc_byte_buffer_destroy(cc->received);
   cc->received = NULL;
+  if (cc->status_done) return 0;    /* no message comes after the status */
   grpc_op op = op_of(GRPC_OP_RECV_MESSAGE);
   op.data.recv_message.recv_message = &cc->received;
   if (start_batch(cc, &op, 1, CT_RECV)) return -1;
@@ -511,6 +543,7 @@ static void on_tag(tag *t, bool ok) {
   case CT_RECV: cc->receiving = false; break;
   default: break;
   }
+  if (cc->status_done && cc->pending == 1) release_grpc_call(cc);
   /* The batch still counts while the handler runs: its letting go cannot free cc under us. */
   if (cc->wait.call != NULL && ready(cc)) call_wait_end(&cc->wait);
   cc->pending--;
