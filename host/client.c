@@ -53,18 +53,39 @@ void client_pool_free(client_pool *p) {
   free(p);
 }
 
+#define KEY_PARTS 6
+
+/* What makes a channel: the parts of its key, "" for NULL. */
+static void key_parts(const client_target *t, const char *parts[KEY_PARTS]) {
+  const char *p[KEY_PARTS] = {t->target, t->tls ? "tls" : "", t->ca, t->cert, t->key, t->authority};
+  for (int i = 0; i < KEY_PARTS; i++) parts[i] = p[i] ? p[i] : "";
+}
+
 static char *key_of(const client_target *t) {
-  const char *parts[] = {t->target, t->tls ? "tls" : "", t->ca, t->cert, t->key, t->authority};
+  const char *parts[KEY_PARTS];
+  key_parts(t, parts);
   size_t len = 1;
-  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) len += (parts[i] ? strlen(parts[i]) : 0) + 1;
+  for (int i = 0; i < KEY_PARTS; i++) len += strlen(parts[i]) + 1;
   char *key = malloc(len);
   if (key == NULL) return NULL;
   key[0] = '\0';
-  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-    strcat(key, parts[i] ? parts[i] : "");
+  for (int i = 0; i < KEY_PARTS; i++) {
+    strcat(key, parts[i]);
     strcat(key, "\n");
   }
   return key;
+}
+
+/* Whether key is key_of(t), without making it: a call finds its channel without an allocation. */
+static bool key_matches(const char *key, const client_target *t) {
+  const char *parts[KEY_PARTS];
+  key_parts(t, parts);
+  for (int i = 0; i < KEY_PARTS; i++) {
+    size_t n = strlen(parts[i]);
+    if (strncmp(key, parts[i], n) != 0 || key[n] != '\n') return false;
+    key += n + 1;
+  }
+  return *key == '\0';
 }
 
 /* The contents of a PEM file named by an option, into *pem; -1 with the reason in err. */
@@ -126,26 +147,22 @@ static grpc_channel *new_channel(const client_pool *p, const client_target *t, c
 }
 
 static grpc_channel *channel_for(client_pool *p, const client_target *t, char *err, size_t errlen) {
-  char *key = key_of(t);
-  if (key == NULL) {
-    snprintf(err, errlen, "out of memory");
-    return NULL;
-  }
-  for (size_t i = 0; i < p->n; i++) {
-    if (strcmp(p->entries[i].key, key) != 0) continue;
-    free(key);
-    return p->entries[i].channel;
-  }
+  for (size_t i = 0; i < p->n; i++)
+    if (key_matches(p->entries[i].key, t)) return p->entries[i].channel;
   if (p->n == p->cap) {
     size_t cap = p->cap ? p->cap * 2 : 8;
     channel_entry *entries = realloc(p->entries, cap * sizeof *entries);
     if (entries == NULL) {
-      free(key);
       snprintf(err, errlen, "out of memory");
       return NULL;
     }
     p->entries = entries;
     p->cap = cap;
+  }
+  char *key = key_of(t);
+  if (key == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
   }
   grpc_channel *channel = new_channel(p, t, err, errlen);
   if (channel == NULL) {
