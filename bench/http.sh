@@ -41,16 +41,6 @@ BACKEND_PORT=${BENCH_BACKEND_PORT:-31200}
 BACKEND_PORTS=$(seq -s, "$BACKEND_PORT" $((BACKEND_PORT + 15)))
 URL=http://127.0.0.1:$BACKEND_PORT/
 HTTP_BODY=$BUILD/sayhello-url.bin
-BACKEND_PID=
-
-build_gohttp() {
-  local src=$BENCH_DIR/peers/gohttp
-  build_go # its GOPATH, with the stubs
-  up_to_date "$GOHTTP_BIN" "$src/main.go" && return 0
-  log "building $GOHTTP_BIN"
-  (cd "$src" && "${GOENV[@]}" go build -o "$GOHTTP_BIN.tmp" .)
-  mv "$GOHTTP_BIN.tmp" "$GOHTTP_BIN"
-}
 
 build_http_body() { # a framed HelloRequest{name: URL}: h2load's request
   "$PYTHON" - "$URL" "$HTTP_BODY" <<'PY'
@@ -63,98 +53,34 @@ PY
 
 need h2load "apt-get install -y nghttp2-client"
 build_py
-build_gohttp
+build_go_peer gohttp
 build_http_body
 [[ ${1:-} == --build-only ]] && exit 0
 GO_BIN=$GOHTTP_BIN # start_server's "go"
 SERVERS=${BENCH_SERVERS:-host go}
 pick_servers
 
-stop_backend() {
-  [[ -n $BACKEND_PID ]] || return 0
-  kill -TERM "$BACKEND_PID" 2>/dev/null || true
-  wait "$BACKEND_PID" 2>/dev/null || true
-  BACKEND_PID=
-}
-trap 'cleanup; stop_backend' EXIT
-
-taskset -c "$LOAD_CPU" "$GOHTTP_BIN" -backend -ports "$BACKEND_PORTS" >"$LOG_DIR/$NAME-backend.log" 2>&1 &
-BACKEND_PID=$!
-for ((i = 0; i < 200; i++)); do port_open "$BACKEND_PORT" && break; sleep 0.05; done
-port_open "$BACKEND_PORT" || die "the backend did not start (see $LOG_DIR/$NAME-backend.log)"
-
-h2load_run() { # n output-file
-  taskset -c "$LOAD_CPU" h2load -n "$1" -c 1 -m 100 -H 'content-type: application/grpc' \
-    -H 'te: trailers' -d "$HTTP_BODY" "http://127.0.0.1:$PORT/helloworld.Greeter/SayHello" >"$2" 2>&1 &
-  BG_PID=$!
-  local rc=0
-  wait "$BG_PID" || rc=$?
-  BG_PID=
-  return "$rc"
-}
-
-check_reply() { # the reply a real client gets
-  local out
-  out=$(PYTHONPATH=$PY_DIR "$PYTHON" - "$PORT" "$URL" <<'PY'
-import sys, grpc, helloworld_pb2 as pb, helloworld_pb2_grpc as rpc
-with grpc.insecure_channel("127.0.0.1:" + sys.argv[1]) as ch:
-    print(rpc.GreeterStub(ch).SayHello(pb.HelloRequest(name=sys.argv[2]), timeout=10).message)
-PY
-  ) || die "$1: the Python client failed: $out"
-  [[ $out == "Hello ok" ]] || die "$1: got '$out', wanted 'Hello ok'"
-}
+start_backend "$BACKEND_PORT" taskset -c "$LOAD_CPU" "$GOHTTP_BIN" -backend -ports "$BACKEND_PORTS"
 
 declare -A RPS CPU
 rate() { # name round
-  local f=$LOG_DIR/$NAME-$1-$2.h2load t0 t1 ok rps
   start_server "$1" "$SERVER_CPU" 1
-  check_reply "$1"
-  h2load_run $((N / 10)) "$f" || { cat "$f" >&2; die "$1: h2load warm-up failed"; }
-  t0=$(cpu_ticks)
-  h2load_run "$N" "$f" || { cat "$f" >&2; die "$1: h2load failed"; }
-  t1=$(cpu_ticks)
-  ok=$(awk '/^status codes:/ { print $3 }' "$f")
-  rps=$(awk '/^finished in/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^req\/s/) print $i }' "$f")
-  [[ $ok == "$N" ]] || die "$1: $ok of $N calls answered 2xx (see $f)"
-  RPS[$1]+=" ${rps%,}"
-  CPU[$1]+=" $(awk -v d=$((t1 - t0)) -v hz="$(clk_tck)" -v n="$N" 'BEGIN { printf "%.1f", d / hz / n * 1e6 }')"
-  log "  $1 round $2: ${rps%,} req/s"
+  check_reply "$URL" "Hello ok"
+  measure_rate "$1-$2" 1 100 "$N" "$HTTP_BODY" "Hello ok"
+  RPS[$1]+=" $RATE"
+  CPU[$1]+=" $CPU_US"
+  log "  $1 round $2: $RATE req/s"
   stop_server
 }
 
 declare -A MEM
 memory() { # name
-  local out
+  local urls=() i
+  for ((i = 0; i < 16; i++)); do urls+=("http://127.0.0.1:$((BACKEND_PORT + i))/delay?ms=$MEM_DELAY"); done
   start_server "$1" "$SERVER_CPU" 1
-  check_reply "$1"
-  out=$(PYTHONPATH=$PY_DIR taskset -c "$LOAD_CPU" "$PYTHON" - "$PORT" "$SERVER_PID" "$BACKEND_PORT" \
-    "$MEM_N" "$MEM_DELAY" <<'PY'
-import sys, time, urllib.request, grpc, helloworld_pb2 as pb, helloworld_pb2_grpc as rpc
-port, pid, base, n, delay = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-def rss():
-    with open("/proc/%d/status" % pid) as f:
-        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
-def inflight():
-    return int(urllib.request.urlopen("http://127.0.0.1:%d/inflight" % base, timeout=5).read())
-with grpc.insecure_channel("127.0.0.1:" + port) as ch:
-    stub = rpc.GreeterStub(ch)
-    r0 = rss()
-    fs = [stub.SayHello.future(pb.HelloRequest(name="http://127.0.0.1:%d/delay?ms=%s" % (base + i % 16, delay)),
-                               timeout=120) for i in range(n)]
-    deadline = time.monotonic() + 60
-    while inflight() < n and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if inflight() < n:
-        sys.exit("only %d of %d requests reached the backend" % (inflight(), n))
-    r1 = rss()
-    bad = [f.result().message for f in fs if f.result().message != "Hello ok"]
-    if bad:
-        sys.exit("%d calls got %r" % (len(bad), bad[0]))
-    print("base=%d inflight=%d idle=%d" % (r0, r1, rss()))
-PY
-  ) || die "$1: the memory client failed: $out"
-  MEM[$1]=$out
-  log "  $1: $out (RSS kB)"
+  check_reply "$URL" "Hello ok"
+  MEM[$1]=$(inflight_rss "$MEM_N" "http://127.0.0.1:$BACKEND_PORT/inflight" "Hello ok" "${urls[@]}")
+  log "  $1: ${MEM[$1]} (RSS kB)"
   stop_server
 }
 
@@ -171,9 +97,8 @@ for name in "${RUN[@]}"; do
   # shellcheck disable=SC2086
   rps=$(median ${RPS[$name]}) cpu=$(median ${CPU[$name]})
   base=$(kv base "${MEM[$name]}") fly=$(kv inflight "${MEM[$name]}") idle=$(kv idle "${MEM[$name]}")
-  printf '%-6s %10.0f %8s %14s %18.1f %18.1f\n' "$name" "$rps" "$(spread ${RPS[$name]})" "$cpu" \
-    "$(awk -v a="$fly" -v b="$base" -v n="$MEM_N" 'BEGIN { print (a - b) / n }')" \
-    "$(awk -v a="$idle" -v b="$base" -v n="$MEM_N" 'BEGIN { print (a - b) / n }')"
+  printf '%-6s %10.0f %8s %14s %18s %18s\n' "$name" "$rps" "$(spread ${RPS[$name]})" "$cpu" \
+    "$(per_call "$base" "$fly" "$MEM_N")" "$(per_call "$base" "$idle" "$MEM_N")"
   record "http GET per call" req/s high "$name" "$(printf '%.0f' "$rps")"
   record "http CPU per call" us low "$name" "$cpu"
 done

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# Shared by bench/unary.sh, bench/stream.sh, bench/footprint.sh and bench/run.sh (sourced, not
-# run). Expects the caller to have set BENCH_DIR and NAME (the script's name, for messages) and
-# `set -euo pipefail`.
+# Shared by the scripts of bench/ (unary.sh, stream.sh, footprint.sh, http.sh, proxy.sh, run.sh,
+# ...; sourced, not run). Expects the caller to have set BENCH_DIR and NAME (the script's name, for
+# messages) and `set -euo pipefail`.
 #
 # Servers (BENCH_SERVERS picks them, in order; default "host hostlog core cpp go js python"), each
 # the same helloworld.Greeter (proto/helloworld.proto), the streaming methods as
@@ -139,14 +139,18 @@ build_go() {
   mv "$GO_BIN.tmp" "$GO_BIN"
 }
 
-build_load() { # the Go load client of stream.sh and footprint.sh, in the Go peer's GOPATH
-  local src=$BENCH_DIR/load stubs=$BUILD/go/gopath/src/greeterbench/helloworld
+# build_go_dir SRC BIN: a Go program in SRC, in the Go peer's GOPATH (its stubs), as BIN.
+build_go_dir() {
+  local stubs=$BUILD/go/gopath/src/greeterbench/helloworld
   build_go
-  up_to_date "$LOAD_BIN" "$src/main.go" "$stubs/helloworld_grpc.pb.go" && return 0
-  log "building $LOAD_BIN"
-  (cd "$src" && "${GOENV[@]}" go build -o "$LOAD_BIN.tmp" .)
-  mv "$LOAD_BIN.tmp" "$LOAD_BIN"
+  up_to_date "$2" "$1"/*.go "$stubs/helloworld_grpc.pb.go" && return 0
+  log "building $2"
+  (cd "$1" && "${GOENV[@]}" go build -o "$2.tmp" .)
+  mv "$2.tmp" "$2"
 }
+
+build_load() { build_go_dir "$BENCH_DIR/load" "$LOAD_BIN"; } # stream.sh's and footprint.sh's client
+build_go_peer() { build_go_dir "$BENCH_DIR/peers/$1" "$BUILD/go/$1"; } # peers/NAME -> $BUILD/go/NAME
 
 # Python stubs (helloworld_pb2*.py) in $PY_DIR, made the way tests/harness.py's load_stubs makes
 # them: protoc with grpc_python_plugin (Debian has no python3-grpc-tools). They serve unary.sh's
@@ -248,6 +252,7 @@ pick_servers() {
 
 SERVER_PID=
 SERVER_NAME=
+GO_ARGS=() # more arguments for the go server (proxy.sh's -target)
 BG_PID=   # a load generator being waited for
 IDLE_PID= # footprint.sh's idle-stream client, running meanwhile
 
@@ -276,6 +281,7 @@ cleanup() {
     wait "$p" 2>/dev/null || true
   done
   stop_server
+  stop_backend
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -294,7 +300,7 @@ server_cmd() { # name cpus workers -> SERVER_CMD array (`env`, `taskset` and the
       --protoset "$HOST_PROTOSET" --scripts "$BENCH_SCRIPTS" --no-watch "${args[@]}")
     ;;
   core) SERVER_CMD=(taskset -c "$2" "$CORE_BIN" --port "$PORT") ;;
-  go) SERVER_CMD=(env GOMAXPROCS="$3" taskset -c "$2" "$GO_BIN" -port "$PORT") ;;
+  go) SERVER_CMD=(env GOMAXPROCS="$3" taskset -c "$2" "$GO_BIN" -port "$PORT" "${GO_ARGS[@]}") ;;
   cpp) SERVER_CMD=(taskset -c "$2" "$CPP_BIN" --port "$PORT") ;;
   js) SERVER_CMD=(env NODE_PATH="$JS_DIR/node_modules" taskset -c "$2" "$(command -v node)"
     "$BENCH_DIR/peers/js/server.js" --port "$PORT") ;;
@@ -336,13 +342,93 @@ start_server() { # name cpus [workers]
   die "$name not ready on port $PORT after $START_SECS s"
 }
 
-load() { # load-client arguments...; runs pinned to $LOAD_CPU, in the background so traps run
-  taskset -c "$LOAD_CPU" "$LOAD_BIN" "$@" &
+# The backend a server calls (http.sh, proxy.sh): one at a time, beside the server; the EXIT
+# trap stops it too.
+BACKEND_PID=
+
+start_backend() { # port command...: runs the command; ready once port accepts
+  local port=$1 logf=$LOG_DIR/$NAME-backend.log i
+  shift
+  port_open "$port" && die "port $port is already in use (set BENCH_BACKEND_PORT)"
+  "$@" >"$logf" 2>&1 &
+  BACKEND_PID=$!
+  for ((i = 0; i < 200; i++)); do # up to 10 s
+    kill -0 "$BACKEND_PID" 2>/dev/null || { cat "$logf" >&2; die "the backend exited during start-up"; }
+    port_open "$port" && return 0
+    sleep 0.05
+  done
+  die "the backend is not ready on port $port after 10 s (see $logf)"
+}
+
+stop_backend() {
+  [[ -n $BACKEND_PID ]] || return 0
+  kill -TERM "$BACKEND_PID" 2>/dev/null || true
+  wait "$BACKEND_PID" 2>/dev/null || true
+  BACKEND_PID=
+}
+
+in_background() { # command...: runs it in the background and waits, so that a signal's trap runs at once
+  "$@" &
   BG_PID=$!
   local rc=0
   wait "$BG_PID" || rc=$?
   BG_PID=
   return "$rc"
+}
+
+load() { in_background taskset -c "$LOAD_CPU" "$LOAD_BIN" "$@"; } # the load client, pinned to $LOAD_CPU
+
+h2load_run() { # clients streams n body output-file: unary SayHello on $PORT, pinned to $LOAD_CPU
+  in_background taskset -c "$LOAD_CPU" h2load -n "$3" -c "$1" -m "$2" \
+    -H 'content-type: application/grpc' -H 'te: trailers' -d "$4" \
+    "http://127.0.0.1:$PORT/helloworld.Greeter/SayHello" >"$5" 2>&1
+}
+
+# ---------------------------------------------------------------------------------------------
+# A server that calls a backend (http.sh, proxy.sh).
+
+check_reply() { # name expected: a Python gRPC client's SayHello(name) on $PORT gets expected
+  local out
+  out=$(PYTHONPATH=$PY_DIR "$PYTHON" - "$PORT" "$1" <<'PY'
+import sys, grpc, helloworld_pb2 as pb, helloworld_pb2_grpc as rpc
+with grpc.insecure_channel("127.0.0.1:" + sys.argv[1]) as ch:
+    print(rpc.GreeterStub(ch).SayHello(pb.HelloRequest(name=sys.argv[2]), timeout=10).message)
+PY
+  ) || die "$SERVER_NAME: the Python client failed: $out"
+  [[ $out == "$2" ]] || die "$SERVER_NAME: got '$out', wanted '$2'"
+}
+
+# measure_rate LABEL CLIENTS STREAMS N BODY REPLY: h2load on the running server, N/10 calls of
+# warm-up first, then N measured: RATE = req/s, CPU_US = the server's CPU (utime + stime) per call
+# in us. h2load counts a gRPC error as a success (HTTP 200, the status is in the trailers), so the
+# replies' bytes must also add up to N HelloReply{message: REPLY} (REPLY under 128 bytes).
+RATE=
+CPU_US=
+measure_rate() {
+  local f=$LOG_DIR/$NAME-$1.h2load t0 t1 ok data want=$(($4 * (7 + ${#6})))
+  h2load_run "$2" "$3" $(($4 / 10)) "$5" "$f" || { cat "$f" >&2; die "$1: h2load warm-up failed"; }
+  t0=$(cpu_ticks "$SERVER_PID")
+  h2load_run "$2" "$3" "$4" "$5" "$f" || { cat "$f" >&2; die "$1: h2load failed"; }
+  t1=$(cpu_ticks "$SERVER_PID")
+  ok=$(awk '/^status codes:/ { print $3 }' "$f")
+  data=$(awk '/^traffic:/ { print substr($(NF - 1), 2, length($(NF - 1)) - 2) }' "$f")
+  [[ $ok == "$4" ]] || die "$1: $ok of $4 calls answered 2xx (see $f)"
+  [[ $data == "$want" ]] || die "$1: $data bytes of replies, not the $want of $4 replies: calls failed (see $f)"
+  RATE=$(awk '/^finished in/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^req\/s/) print $i + 0 }' "$f")
+  CPU_US=$(awk -v d=$((t1 - t0)) -v hz="$(clk_tck)" -v n="$4" 'BEGIN { printf "%.1f", d / hz / n * 1e6 }')
+}
+
+# inflight_rss N STATUS_URL EXPECT NAME...: bench/inflight.py against the running server (see
+# there): prints "base=B inflight=F idle=I" (kB).
+inflight_rss() {
+  local out
+  out=$(PYTHONPATH=$PY_DIR taskset -c "$LOAD_CPU" "$PYTHON" "$BENCH_DIR/inflight.py" "$PORT" "$SERVER_PID" "$@" 2>&1) ||
+    die "$SERVER_NAME: the memory client failed: $out"
+  printf '%s\n' "$out"
+}
+
+per_call() { # from to n -> (to - from) / n, one decimal
+  awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f", (b - a) / n }'
 }
 
 # ---------------------------------------------------------------------------------------------

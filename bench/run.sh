@@ -5,21 +5,22 @@
 #   BENCH_QUICK=1 bench/run.sh     # smoke test: every size knob tiny (lib.sh), a minute or two
 #
 # Runs bench/unary.sh (the first request size, 10 B, at every h2load setting; the larger ones at
-# 1 connection x 100 streams), bench/stream.sh, bench/footprint.sh and bench/cost.sh in turn. Each
-# builds what it needs under build/bench (never in the source tree: the C++ and Go peers, the
-# grpc-js peer's npm install, the Python stubs, the Go load client) and measures the servers one
-# at a time, each pinned to core 0 with taskset and the load to core 1. Then this prints one
-# table: a row per measurement (the scripts' medians over rounds; cost.sh's instructions per
-# message), a column per server, and the ratios of BENCH_RATIOS (lib.sh): the host over the bare
-# C core, C++, grpc-go..., and hostlog/host, what the per-call log lines cost. The scripts' own
-# tables (best round, spread, server CPU, what other jobs did) are kept in
-# build/bench/logs/run-SCRIPT.txt; their progress goes to stderr as they run.
+# 1 connection x 100 streams), bench/stream.sh, bench/footprint.sh, bench/cost.sh and
+# bench/proxy.sh (host and go only: a proxy handler beside a grpc-go proxy) in turn. Each builds
+# what it needs under build/bench (never in the source tree: the C++ and Go peers, the grpc-js
+# peer's npm install, the Python stubs, the Go load client) and measures the servers one at a
+# time, each pinned to core 0 with taskset and the load to core 1. Then this prints one table: a
+# row per measurement (the scripts' medians over rounds; cost.sh's instructions per message), a
+# column per server, and the ratios of BENCH_RATIOS (lib.sh): the host over the bare C core, C++,
+# grpc-go..., and hostlog/host, what the per-call log lines cost. The scripts' own tables (best
+# round, spread, server CPU, what other jobs did) are kept in build/bench/logs/run-SCRIPT.txt;
+# their progress goes to stderr as they run.
 #
 # Environment (defaults in brackets); every other knob reaches the scripts unchanged, see their
 # headers and lib.sh's: BENCH_SERVERS ["host hostlog core cpp go js python"], BENCH_RATIOS,
 # BENCH_ROUNDS [3], BENCH_QUIET, BENCH_SIZES, BENCH_SETTINGS, BENCH_N, BENCH_KINDS,
-# BENCH_STREAM_N, BENCH_PARTS, BENCH_COST_KINDS, HOST_BIN, CORE_BIN, ...
-#   BENCH_RUN     which scripts, in this order ["unary stream footprint cost"]
+# BENCH_STREAM_N, BENCH_PARTS, BENCH_COST_KINDS, BENCH_PROXY_PARTS, HOST_BIN, CORE_BIN, ...
+#   BENCH_RUN     which scripts, in this order ["unary stream footprint cost proxy"]
 #   BENCH_QUICK   1: tiny defaults for every size knob left unset (lib.sh lists them)
 # A script that fails does not stop the others; run.sh then exits 1 after the table.
 set -euo pipefail
@@ -28,7 +29,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$BENCH_DIR/lib.sh"
 
-SCRIPTS=${BENCH_RUN:-unary stream footprint cost}
+SCRIPTS=${BENCH_RUN:-unary stream footprint cost proxy}
 
 table() { # results file -> the combined table on stdout
   awk -F'\t' -v order="$SERVERS" -v ratios="$RATIOS" '
@@ -75,7 +76,7 @@ main() {
   start=$(date -u '+%Y-%m-%d %H:%M UTC')
   commit=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
   for s in $SCRIPTS; do
-    [[ -x $BENCH_DIR/$s.sh ]] || die "no bench/$s.sh (BENCH_RUN: unary stream footprint cost)"
+    [[ -x $BENCH_DIR/$s.sh ]] || die "no bench/$s.sh (BENCH_RUN: unary stream footprint cost proxy)"
     log "== run.sh: $s.sh (its tables: $LOG_DIR/run-$s.txt)"
     rc=0
     "$BENCH_DIR/$s.sh" >"$LOG_DIR/run-$s.txt" || rc=$?

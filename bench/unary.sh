@@ -128,18 +128,6 @@ to_us() { # h2load duration (41us, 5.21ms, 1.02s) -> microseconds
     printf "%.0f", v }'
 }
 
-h2load_run() { # clients streams n body output-file
-  # In the background, so that a signal's trap runs at once rather than after the run.
-  taskset -c "$LOAD_CPU" h2load -n "$3" -c "$1" -m "$2" \
-    -H 'content-type: application/grpc' -H 'te: trailers' -d "$4" \
-    "http://127.0.0.1:$PORT$PATH_SAYHELLO" >"$5" 2>&1 &
-  BG_PID=$!
-  local rc=0
-  wait "$BG_PID" || rc=$?
-  BG_PID=
-  return "$rc"
-}
-
 measure() { # name case round
   local name=$1 k=$2 size=${2%%:*} s=${2#*:} out ok code2 rps mean n w
   local c=${s%x*} m=${s#*x} f=$LOG_DIR/$NAME-$name-$size-$s-$3.h2load

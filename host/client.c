@@ -53,18 +53,39 @@ void client_pool_free(client_pool *p) {
   free(p);
 }
 
+#define KEY_PARTS 6
+
+/* What makes a channel: the parts of its key, "" for NULL. */
+static void key_parts(const client_target *t, const char *parts[KEY_PARTS]) {
+  const char *p[KEY_PARTS] = {t->target, t->tls ? "tls" : "", t->ca, t->cert, t->key, t->authority};
+  for (int i = 0; i < KEY_PARTS; i++) parts[i] = p[i] ? p[i] : "";
+}
+
 static char *key_of(const client_target *t) {
-  const char *parts[] = {t->target, t->tls ? "tls" : "", t->ca, t->cert, t->key, t->authority};
+  const char *parts[KEY_PARTS];
+  key_parts(t, parts);
   size_t len = 1;
-  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) len += (parts[i] ? strlen(parts[i]) : 0) + 1;
+  for (int i = 0; i < KEY_PARTS; i++) len += strlen(parts[i]) + 1;
   char *key = malloc(len);
   if (key == NULL) return NULL;
   key[0] = '\0';
-  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-    strcat(key, parts[i] ? parts[i] : "");
+  for (int i = 0; i < KEY_PARTS; i++) {
+    strcat(key, parts[i]);
     strcat(key, "\n");
   }
   return key;
+}
+
+/* Whether key is key_of(t), without making it: a call finds its channel without an allocation. */
+static bool key_matches(const char *key, const client_target *t) {
+  const char *parts[KEY_PARTS];
+  key_parts(t, parts);
+  for (int i = 0; i < KEY_PARTS; i++) {
+    size_t n = strlen(parts[i]);
+    if (strncmp(key, parts[i], n) != 0 || key[n] != '\n') return false;
+    key += n + 1;
+  }
+  return *key == '\0';
 }
 
 /* The contents of a PEM file named by an option, into *pem; -1 with the reason in err. */
@@ -126,26 +147,22 @@ static grpc_channel *new_channel(const client_pool *p, const client_target *t, c
 }
 
 static grpc_channel *channel_for(client_pool *p, const client_target *t, char *err, size_t errlen) {
-  char *key = key_of(t);
-  if (key == NULL) {
-    snprintf(err, errlen, "out of memory");
-    return NULL;
-  }
-  for (size_t i = 0; i < p->n; i++) {
-    if (strcmp(p->entries[i].key, key) != 0) continue;
-    free(key);
-    return p->entries[i].channel;
-  }
+  for (size_t i = 0; i < p->n; i++)
+    if (key_matches(p->entries[i].key, t)) return p->entries[i].channel;
   if (p->n == p->cap) {
     size_t cap = p->cap ? p->cap * 2 : 8;
     channel_entry *entries = realloc(p->entries, cap * sizeof *entries);
     if (entries == NULL) {
-      free(key);
       snprintf(err, errlen, "out of memory");
       return NULL;
     }
     p->entries = entries;
     p->cap = cap;
+  }
+  char *key = key_of(t);
+  if (key == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
   }
   grpc_channel *channel = new_channel(p, t, err, errlen);
   if (channel == NULL) {
@@ -260,14 +277,45 @@ static void cancel_wait(call_wait *w);
 
 static const call_wait_type outbound_wait = {"an outbound call", NULL, cancel_wait};
 
+/* The slices of received metadata are the C core call's: copies of them outlive it. */
+static void copy_metadata(grpc_metadata_array *md) {
+  for (size_t i = 0; i < md->count; i++) {
+    md->metadata[i].key = grpc_slice_dup(md->metadata[i].key);
+    md->metadata[i].value = grpc_slice_dup(md->metadata[i].value);
+  }
+}
+
+/* Once the slices are copies. */
+static void free_metadata(grpc_metadata_array *md) {
+  for (size_t i = 0; i < md->count; i++) {
+    grpc_slice_unref(md->metadata[i].key);
+    grpc_slice_unref(md->metadata[i].value);
+  }
+  grpc_metadata_array_destroy(md);
+}
+
+/*
+** The call is over and gRPC holds no batch of it: the C core call goes now,
+** before the handler resumes. Held on, it would still be a child of the
+** handler's call when that call ends, and gRPC would cancel it then, through
+** every filter and the transport: about a tenth of the instructions of a
+** proxied unary call.
+*/
+static void release_grpc_call(client_call *cc) {
+  copy_metadata(&cc->headers);
+  copy_metadata(&cc->trailers);
+  grpc_call_unref(cc->gc);
+  cc->gc = NULL;
+}
+
 static void client_call_free(client_call *cc) {
-  if (cc->gc != NULL) grpc_call_unref(cc->gc);
+  if (cc->gc != NULL) release_grpc_call(cc);
   cc->q->outbound--;
   metadata_free(&cc->md);
   grpc_byte_buffer_destroy(cc->sending);
   grpc_byte_buffer_destroy(cc->received);
-  grpc_metadata_array_destroy(&cc->headers);
-  grpc_metadata_array_destroy(&cc->trailers);
+  free_metadata(&cc->headers);
+  free_metadata(&cc->trailers);
   grpc_slice_unref(cc->details);
   free(cc);
 }
@@ -438,12 +486,13 @@ int client_call_send(client_call *cc, grpc_byte_buffer *bb) {
 void client_call_close_send(client_call *cc) {
   if (cc->close_wanted || cc->close_started) return;
   cc->close_wanted = true;
-  if (cc->sending == NULL) start_close(cc);
+  if (cc->sending == NULL && !cc->status_done) start_close(cc);
 }
 
 int client_call_recv(client_call *cc) {
   grpc_byte_buffer_destroy(cc->received);
   cc->received = NULL;
+  if (cc->status_done) return 0;    /* no message comes after the status */
   grpc_op op = op_of(GRPC_OP_RECV_MESSAGE);
   op.data.recv_message.recv_message = &cc->received;
   if (start_batch(cc, &op, 1, CT_RECV)) return -1;
@@ -511,6 +560,7 @@ static void on_tag(tag *t, bool ok) {
   case CT_RECV: cc->receiving = false; break;
   default: break;
   }
+  if (cc->status_done && cc->pending == 1) release_grpc_call(cc);
   /* The batch still counts while the handler runs: its letting go cannot free cc under us. */
   if (cc->wait.call != NULL && ready(cc)) call_wait_end(&cc->wait);
   cc->pending--;

@@ -130,11 +130,18 @@ static lclient *check_client(lua_State *L) {
 static const schema_method *check_method(lua_State *L, int arg, const char *what) {
   size_t len;
   const char *name = luaL_checklstring(L, arg, &len);
-  const char *path = name[0] == '/' ? name : lua_pushfstring(L, "/%s", name);
-  const schema_method *m = schema_find_method(lvm_of(L)->schema, path, strlen(path));
+  lvm *vm = lvm_of(L);
+  const char *path = name;
+  if (name[0] != '/') {             /* its path in the scratch buffer: no Lua string each call */
+    vm->buf.len = 0;
+    if (buf_putc(&vm->buf, '/') != BUF_OK || buf_put(&vm->buf, name, len) != BUF_OK)
+      luaL_error(L, "%s: out of memory", what);
+    path = vm->buf.data;
+    len = vm->buf.len;
+  }
+  const schema_method *m = schema_find_method(vm->schema, path, len);
   if (m == NULL)
     luaL_error(L, "%s %s: unknown method '%s': no loaded protoset has it", what, check_client(L)->t.target, name);
-  if (path != name) lua_pop(L, 1);
   return m;
 }
 

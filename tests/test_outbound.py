@@ -333,6 +333,8 @@ class PythonBackend:
         return test.SleepReply(slept=req.seconds)
 
     def range(self, req, context):
+        context.send_initial_metadata((("x-range-h", "rh"),))
+        context.set_trailing_metadata((("x-range-t", "rt"),))
         for i in range(1, req.count + 1):
             yield Item(seq=i, payload=req.payload)
 
@@ -378,6 +380,12 @@ class PythonBackendTest(unittest.TestCase):
         self.assertEqual((reply.sum, reply.count), (4950, 100))
         items = [Item(seq=i) for i in range(50)]
         self.assertEqual(list(self.stub.BidiEcho(iter(items), metadata=self.md, timeout=10)), items)
+
+    def test_a_stream_keeps_its_metadata_after_the_end(self):
+        call = self.stub.Range(test.RangeRequest(count=3), metadata=self.md, timeout=10)
+        self.assertEqual([i.seq for i in call], [1, 2, 3])
+        trailers = dict(call.trailing_metadata())
+        self.assertEqual((trailers["backend-h-range-h"], trailers["backend-t-range-t"]), ("rh", "rt"))
 
     def test_an_error_with_details_passes_through(self):
         try:

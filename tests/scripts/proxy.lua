@@ -45,16 +45,21 @@ function M.Sleep(req, call)
   return (backend(call):call("hosttest.Test/Sleep", req, opts(call)))
 end
 
+-- The backend's x- headers and trailers, as trailers backend-h-* and backend-t-*.
+local function pass_on(headers, trailers, call)
+  for k, v in pairs(headers or {}) do
+    if k:sub(1, 2) == "x-" then call:set_trailer("backend-h-" .. k:sub(3), v) end
+  end
+  for k, v in pairs(trailers or {}) do
+    if k:sub(1, 2) == "x-" then call:set_trailer("backend-t-" .. k:sub(3), v) end
+  end
+end
+
 function M.Metadata(req, call)
   local o = opts(call)
   o.metadata = { ["x-from-proxy"] = "yes" }
   local reply, info = backend(call):call("hosttest.Test/Metadata", req, o)
-  for k, v in pairs(info.headers or {}) do
-    if k:sub(1, 2) == "x-" then call:set_trailer("backend-h-" .. k:sub(3), v) end
-  end
-  for k, v in pairs(info.trailers or {}) do
-    if k:sub(1, 2) == "x-" then call:set_trailer("backend-t-" .. k:sub(3), v) end
-  end
+  pass_on(info.headers, info.trailers, call)
   return reply
 end
 
@@ -63,6 +68,7 @@ function M.Range(req, call)
   s:send(req)
   s:close_send()
   for item in s:messages() do call:send(item) end
+  pass_on(s.headers, s.trailers, call)
 end
 
 function M.Sum(call)
