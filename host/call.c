@@ -14,6 +14,7 @@
 #include "call.h"
 #include "conn.h"
 #include "log.h"
+#include "loopback.h"
 #include "metadata.h"
 #include "status.h"
 #include "tag.h"
@@ -108,6 +109,9 @@ struct call {
   int64_t started;                  /* monotonic ns: when it came */
   char *peer;                       /* gpr-allocated, once asked for: a cancelled call has none */
   conn *conn;                       /* its connection when the host accepted it (h2c), referenced */
+  call_protocol protocol;           /* how the client called: gRPC, or what the door translated */
+  bool json;                        /* the door's messages are JSON text (the proto3 mapping) */
+  char *http_peer;                  /* the door's HTTP client, when the call came through the door */
   size_t bytes_in;
   size_t bytes_out;
 };
@@ -115,6 +119,8 @@ struct call {
 static void on_tag(tag *t, bool ok);
 static void on_wait_timer(timer *t);
 static void take_turn(call_wait *w);
+
+static const char *const protocol_names[] = {"grpc", "connect", "connect", "grpc-web"};
 
 static const call_wait_type recv_wait = {"call:recv", NULL, NULL};
 static const call_wait_type send_wait = {"call:send", NULL, NULL};
@@ -168,6 +174,7 @@ static void log_call(call *c) {
   log_integer(&r, "bytes_in", (long long)c->bytes_in);
   log_integer(&r, "bytes_out", (long long)c->bytes_out);
   log_string(&r, "peer", call_peer(c));
+  log_string(&r, "protocol", protocol_names[c->protocol]);
   if (rid != NULL) log_slice(&r, "request_id", rid);
   if (chosen && code != GRPC_STATUS_OK && GRPC_SLICE_LENGTH(c->status_details) > 0)
     log_excerpt(&r, "message", (const char *)GRPC_SLICE_START_PTR(c->status_details),
@@ -201,6 +208,7 @@ static void call_free(call *c) {
   grpc_slice_unref(c->status_details);
   grpc_slice_unref(c->recv_bytes);
   gpr_free(c->peer);
+  free(c->http_peer);
   grpc_call_details_destroy(&c->details);
   grpc_metadata_array_destroy(&c->request_md);
   free(c);
@@ -562,8 +570,21 @@ const grpc_metadata_array *call_request_metadata(const call *c) {
 }
 
 const char *call_peer(call *c) {
+  if (c->http_peer != NULL) return c->http_peer;
   if (c->peer == NULL) c->peer = grpc_call_get_peer(c->gc);
   return c->conn != NULL ? conn_peer(c->conn) : c->peer;
+}
+
+call_protocol call_protocol_of(const call *c) {
+  return c->protocol;
+}
+
+const char *call_protocol_name(const call *c) {
+  return protocol_names[c->protocol];
+}
+
+bool call_json(const call *c) {
+  return c->json;
 }
 
 const grpc_slice *call_find_metadata(const call *c, const char *key) {
@@ -644,6 +665,68 @@ static void finish_header_list_too_large(call *c) {
            HEADER_LIST_MAX);
   if (c->conn != NULL) conn_headers_over(c->conn);
   call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, details, NULL);
+}
+
+/* Takes the request metadata at index i out of the call's list. */
+static void drop_metadata(call *c, size_t i) {
+  grpc_metadata *md = c->request_md.metadata;
+  memmove(&md[i], &md[i + 1], (c->request_md.count - i - 1) * sizeof *md);
+  c->request_md.count--;
+}
+
+/*
+** What the door says of a call it made (loopback.h), believed only from a
+** loopback connection, and taken out of the metadata either way. True when
+** the call came through the door.
+*/
+static bool take_door_note(call *c) {
+  static const char *const kinds[] = {"connect ", "connect-stream ", "grpc-web "};
+  const grpc_slice *note = call_find_metadata(c, LOOPBACK_KEY);
+  if (note == NULL) return false;
+  char text[160];
+  size_t len = GRPC_SLICE_LENGTH(*note) < sizeof text ? GRPC_SLICE_LENGTH(*note) : sizeof text - 1;
+  memcpy(text, GRPC_SLICE_START_PTR(*note), len);
+  text[len] = '\0';
+  drop_metadata(c, (size_t)(CONTAINER_OF(note, grpc_metadata, value) - c->request_md.metadata));
+  if (c->peer == NULL) c->peer = grpc_call_get_peer(c->gc);
+  if (!loopback_is_peer(c->peer)) return false;
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    size_t klen = strlen(kinds[k]);
+    if (strncmp(text, kinds[k], klen) != 0) continue;
+    const char *codec = text + klen, *peer = strchr(codec, ' ');
+    if (peer == NULL) return false;
+    c->protocol = (call_protocol)(k + 1);
+    c->json = strncmp(codec, "json ", 5) == 0;
+    c->http_peer = strdup(peer + 1);
+    return true;
+  }
+  return false;
+}
+
+/*
+** HTTP/1.1 carries one request each way, or one request and a stream of
+** replies: a call through the door must be of a method of that shape, and
+** of the shape its protocol said (Connect tells unary from streaming by its
+** content type). False when the call was refused.
+*/
+static bool door_fits(call *c) {
+  const schema_method *m = c->method;
+  char details[DETAILS_MAX + 128];
+  if (!method_one_request(m))
+    snprintf(details, sizeof details,
+             "%s is a %s method: HTTP/1.1 carries unary and server-streaming calls only; call it with gRPC (HTTP/2)",
+             m->path, method_kind_name(m->kind));
+  else if (c->protocol == CALL_CONNECT && !method_one_reply(m))
+    snprintf(details, sizeof details,
+             "%s is a server-streaming method: call it with content-type application/connect+json or application/connect+proto",
+             m->path);
+  else if (c->protocol == CALL_CONNECT_STREAM && method_one_reply(m))
+    snprintf(details, sizeof details,
+             "%s is a unary method: call it with content-type application/json or application/proto", m->path);
+  else
+    return true;
+  call_finish(c, GRPC_STATUS_UNIMPLEMENTED, details, NULL);
+  return false;
 }
 
 /* Posts a slot for one new call of rm, or of any method when rm is NULL. -1 on failure (logged). */
@@ -727,7 +810,9 @@ static void on_new(call *c) {
     q->missing++;
   }
   c->started = timer_now();
-  c->conn = conn_find(call_peer(c));   /* now, while the connection is there to ask */
+  /* A call through the door is the door's to bound: its loopback connection is no client's. */
+  bool door = take_door_note(c);
+  if (!door) c->conn = conn_find(call_peer(c));   /* now, while the connection is there to ask */
   if (c->conn != NULL) conn_call(c->conn);
   if (c->registered != NULL) {
     c->details.method = grpc_slice_from_static_string(c->registered->path);
@@ -736,6 +821,7 @@ static void on_new(call *c) {
   c->vm = lvm_retain(q->vm);
   c->method = schema_find_method(c->vm->schema, (const char *)GRPC_SLICE_START_PTR(c->details.method),
                                  GRPC_SLICE_LENGTH(c->details.method));
+  if (door && c->method != NULL && !door_fits(c)) return;
   if (header_list_size(c) > HEADER_LIST_MAX) finish_header_list_too_large(c);
   else if (c->method == NULL || !lvm_has_handler(c->vm, c->method)) finish_unimplemented(c);
   else if (!method_one_request(c->method)) q->hooks->start(c);  /* a message read ahead waits in recv_buf */

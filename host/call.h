@@ -213,8 +213,16 @@ const grpc_metadata_array *call_request_metadata(const call *c);
 const grpc_slice *call_find_metadata(const call *c, const char *key);
 /* x-fc-request-id, Function Compute's id of the request, or NULL. */
 const grpc_slice *call_request_id(const call *c);
-/* The client's address ("ipv4:127.0.0.1:5000"); owned by c. */
+/* The client's address ("ipv4:127.0.0.1:5000"), the HTTP client's for a call through the door; owned by c. */
 const char *call_peer(call *c);
+
+/* How the client called: gRPC, or a protocol the HTTP/1.1 door translated (loopback.h). */
+typedef enum call_protocol { CALL_GRPC, CALL_CONNECT, CALL_CONNECT_STREAM, CALL_GRPC_WEB } call_protocol;
+call_protocol call_protocol_of(const call *c);
+/* "grpc", "connect" or "grpc-web": what call.protocol and the call's log line say. */
+const char *call_protocol_name(const call *c);
+/* Whether the call's messages are JSON text (Connect's JSON codec) rather than protobuf bytes. */
+bool call_json(const call *c);
 
 /* The deadline (timer_now), or INT64_MAX when there is none. */
 int64_t call_deadline(const call *c);

@@ -332,14 +332,13 @@ double jt_number_double(const char *s, size_t len) {
 
 static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-int jt_put_base64(buf *b, const char *str, size_t len) {
+int jt_put_base64_bare(buf *b, const char *str, size_t len) {
   const unsigned char *s = (const unsigned char *)str;
   char *o;
   size_t i = 0;
-  int rc = len < SIZE_MAX / 2 ? buf_reserve(b, (len + 2) / 3 * 4 + 2) : JT_NOMEM;
+  int rc = len < SIZE_MAX / 2 ? buf_reserve(b, (len + 2) / 3 * 4) : JT_NOMEM;
   if (rc != JT_OK) return rc;
   o = b->data + b->len;
-  *o++ = '"';
   for (; len - i >= 3; i += 3) {
     uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
     o[0] = b64_alphabet[v >> 18];
@@ -356,9 +355,14 @@ int jt_put_base64(buf *b, const char *str, size_t len) {
     o[3] = '=';
     o += 4;
   }
-  *o++ = '"';
   b->len = (size_t)(o - b->data);
   return JT_OK;
+}
+
+int jt_put_base64(buf *b, const char *str, size_t len) {
+  int rc = buf_putc(b, '"');
+  if (rc == JT_OK) rc = jt_put_base64_bare(b, str, len);
+  return rc == JT_OK ? buf_putc(b, '"') : rc;
 }
 
 /* Value of a base64 digit of either alphabet, or -1. */

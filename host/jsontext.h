@@ -39,6 +39,8 @@ int jt_put_double(buf *b, double d);
 int jt_put_float(buf *b, float f);
 /* "base64" of len bytes: the standard alphabet with padding. */
 int jt_put_base64(buf *b, const char *s, size_t len);
+/* The same without the quotes: base64 text for other than JSON (HTTP headers, gRPC-Web's text). */
+int jt_put_base64_bare(buf *b, const char *s, size_t len);
 
 /* Whether len bytes at s are UTF-8 (no surrogates, nothing above U+10FFFF, no overlong form). */
 bool jt_utf8_valid(const char *s, size_t len, size_t *bad);

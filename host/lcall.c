@@ -10,8 +10,10 @@
 
 #include "codec.h"
 #include "lcall.h"
+#include "ljson.h"
 #include "lmetadata.h"
 #include "lstatus.h"
+#include "protojson.h"
 
 #define CALL_MT "grpc.call"
 #define ERR_MAX 512
@@ -70,10 +72,26 @@ static int raise_result(lua_State *L, call *c, call_result r) {
   return lcall_raise_cancelled(L, c);
 }
 
+/*
+** [-0, +1, error] JSON text of a Connect client as a request table: what does
+** not fit the message is the client's mistake, named by its field path.
+*/
+static void push_json_message(lua_State *L, call *c, const char *data, size_t len) {
+  char err[ERR_MAX];
+  buf *scratch = ljson_buffer(L);   /* [-0, +1]: a to-be-closed box */
+  scratch->limit = 0;               /* never longer than the text */
+  if (protojson_decode(L, call_vm(c)->schema, call_method(c)->input, data, len, scratch, "request", err,
+                       sizeof err) != 0)
+    lstatus_raise(L, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+  lua_closeslot(L, -2);
+  lua_remove(L, -2);
+}
+
 /* [-0, +1, error] Decodes the bytes of the message c has taken. */
 static void push_message(lua_State *L, call *c, const char *data, size_t len) {
   char err[ERR_MAX];
-  if (codec_decode(L, call_method(c)->input, data, len, "request", err, sizeof err) != 0)
+  if (call_json(c)) push_json_message(L, c, data, len);
+  else if (codec_decode(L, call_method(c)->input, data, len, "request", err, sizeof err) != 0)
     lstatus_raise(L, GRPC_STATUS_INTERNAL, "%s", err);
 }
 
@@ -85,16 +103,36 @@ void lcall_push_request(lua_State *L, call *c) {
   push_message(L, c, data, len);
 }
 
+/*
+** [-0, +1, error] The reply at idx in the proto3 JSON mapping, for a Connect
+** client, in a to-be-closed buffer of the state's own (protojson_encode may
+** run finalizers, which may use vm->buf).
+*/
+static buf *encode_json_reply(lua_State *L, int idx, call *c) {
+  idx = lua_absindex(L, idx);
+  buf *b = ljson_buffer(L);
+  char err[ERR_MAX];
+  if (lua_isnil(L, idx)) {
+    lua_newtable(L);
+    lua_replace(L, idx);
+  }
+  if (protojson_encode(L, idx, call_vm(c)->schema, call_method(c)->output, b, "reply", err, sizeof err))
+    lstatus_raise(L, GRPC_STATUS_INTERNAL, "%s", err);
+  return b;
+}
+
 grpc_byte_buffer *lcall_encode_reply(lua_State *L, int idx, call *c) {
   const schema_method *m = call_method(c);
   lvm *vm = call_vm(c);
   buf *b = &vm->buf;
   char err[ERR_MAX];
-  if (lua_isnil(L, idx)) {
-    b->len = 0;                     /* nil is the empty message */
-  } else if (!lua_istable(L, idx)) {
+  if (!lua_isnil(L, idx) && !lua_istable(L, idx)) {
     lstatus_raise(L, GRPC_STATUS_INTERNAL, "reply: expected a table (%s), got %s",
                   m->output->full_name, luaL_typename(L, idx));
+  } else if (call_json(c)) {
+    b = encode_json_reply(L, idx, c);
+  } else if (lua_isnil(L, idx)) {
+    b->len = 0;                     /* nil is the empty message */
   } else if (codec_encode(L, idx, m->output, b, "reply", err, sizeof err)) {
     lstatus_raise(L, GRPC_STATUS_INTERNAL, "%s", err);
   }
@@ -102,7 +140,8 @@ grpc_byte_buffer *lcall_encode_reply(lua_State *L, int idx, call *c) {
     lstatus_raise(L, GRPC_STATUS_RESOURCE_EXHAUSTED, "reply: %d bytes, more than --max-message-bytes %d",
                   (int)b->len, vm->cfg->max_message_bytes);
   grpc_slice s = grpc_slice_from_copied_buffer(b->data, b->len);
-  buf_shrink(b);
+  if (call_json(c)) lua_pop(L, 1);  /* closes the JSON buffer */
+  else buf_shrink(b);
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
   grpc_slice_unref(s);
   return bb;
@@ -211,7 +250,7 @@ static void push_cached_metadata(lua_State *L, const call *c) {
   lua_setiuservalue(L, 1, 1);
 }
 
-/* call.KEY: a method, or one of the fields metadata, method, peer, deadline, request_id */
+/* call.KEY: a method, or one of the fields metadata, method, peer, protocol, deadline, request_id */
 static int lcall_index(lua_State *L) {
   lua_pushvalue(L, 2);
   if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
@@ -225,6 +264,8 @@ static int lcall_index(lua_State *L) {
     lua_pushstring(L, call_method(c)->path);
   } else if (strcmp(key, "peer") == 0) {
     lua_pushstring(L, call_peer(c));
+  } else if (strcmp(key, "protocol") == 0) {
+    lua_pushstring(L, call_protocol_name(c));
   } else if (strcmp(key, "deadline") == 0) {
     double left = call_seconds_left(c);
     if (left < 0) lua_pushnil(L);

@@ -12,6 +12,7 @@
 #include <grpc/support/time.h>
 
 #include "corelog.h"
+#include "door.h"
 #include "fsutil.h"
 #include "http.h"
 #include "log.h"
@@ -144,6 +145,16 @@ static int make_workers(server *s, const config *cfg, lvm **vms, char *err, size
   return -1;
 }
 
+/* HTTP/1.1 beside gRPC: the door, and its port when --http1-port asks for one. */
+static int start_door(server *s, const config *cfg, char *err, size_t errlen) {
+  s->http1_port = -1;
+  if (cfg->http1_port < 0) return 0;
+  s->door = door_new(cfg, s->gs, err, errlen);
+  if (s->door == NULL) return -1;
+  s->http1_port = door_listen(s->door, err, errlen);
+  return s->http1_port < 0 ? -1 : 0;
+}
+
 int server_start(server *s, const config *cfg, lvm **vms, char *err, size_t errlen) {
   memset(s, 0, sizeof *s);
   s->http = http_engine_new(err, errlen);
@@ -168,6 +179,10 @@ int server_start(server *s, const config *cfg, lvm **vms, char *err, size_t errl
     server_stop(s, 0);
     return -1;
   }
+  if (start_door(s, cfg, err, errlen)) {
+    server_stop(s, 0);
+    return -1;
+  }
   for (int i = 0; i < s->n_workers; i++) {
     if (worker_spawn(&s->workers[i]) == 0) continue;
     snprintf(err, errlen, "cannot start worker threads");
@@ -180,6 +195,7 @@ int server_start(server *s, const config *cfg, lvm **vms, char *err, size_t errl
 void server_stop(server *s, int grace_ms) {
   grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
   if (s->listener != NULL) listener_quiesce(s->listener);
+  if (s->door != NULL) door_quiesce(s->door);
   grpc_server_shutdown_and_notify(s->gs, cq, s);
   gpr_timespec grace = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                     gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
@@ -189,6 +205,7 @@ void server_stop(server *s, int grace_ms) {
     grpc_server_cancel_all_calls(s->gs);
     grpc_completion_queue_pluck(cq, s, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
   }
+  if (s->door != NULL) door_free(s->door);
   for (int i = 0; i < s->n_workers; i++) worker_stop(&s->workers[i]);
   for (int i = 0; i < s->n_workers; i++) worker_join(&s->workers[i]);
   grpc_server_destroy(s->gs);

@@ -1,0 +1,80 @@
+/*
+** webproto.h
+** Inside a webcall: its state, and what each protocol of the door does with
+** it (webconnect.c: Connect; webgrpcweb.c: gRPC-Web). webcall.c makes the
+** gRPC call and calls the protocol's functions as the call's parts arrive.
+*/
+#ifndef webproto_h
+#define webproto_h
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <grpc/grpc.h>
+
+#include "buf.h"
+#include "loopback.h"
+#include "metadata.h"
+#include "tag.h"
+#include "webcall.h"
+
+typedef struct web_protocol web_protocol;
+
+struct webcall {
+  web_env *env;
+  web_out *out;                     /* NULL once abandoned */
+  const web_protocol *protocol;
+  bool json;                        /* Connect's JSON codec: messages are JSON text */
+  bool text;                        /* gRPC-Web's text form: the body is base64 */
+  bool gzip_replies;                /* the client accepts gzip, and replies this large are compressed */
+  grpc_call *gc;
+  loopback_link *link;
+  web_tag started, received, ended; /* the call's batches: start (with the headers), a reply, the status */
+  int pending;                      /* batches given to gRPC, not yet back */
+  metadata_list metadata;           /* the request's */
+  grpc_byte_buffer *request;
+  grpc_metadata_array headers, trailers;
+  grpc_byte_buffer *reply;
+  grpc_status_code code;
+  grpc_slice details;
+  bool headers_in, status_in, replies_over, reading, answered;
+  buf scratch;                      /* a message taken whole, or inflated */
+  buf packed;                       /* a body decoded from base64; a reply compressed or framed */
+};
+
+/* What a protocol does. The status, once in, is in code and details; trailers in trailers. */
+struct web_protocol {
+  const char *name;                 /* the door's note on the call (loopback.h) */
+  bool streams;                     /* replies are written as they come; else all at the end, in one batch */
+  /* The request message of r, in *msg (pointing into r or w->scratch). A status other than OK refuses it. */
+  grpc_status_code (*take)(webcall *w, const web_request *r, const char **msg, size_t *len, char *err,
+                           size_t errlen);
+  void (*head)(webcall *w);         /* streams: the status line and headers, once the call's headers are in */
+  void (*message)(webcall *w, const char *data, size_t len);   /* streams: one reply */
+  void (*end)(webcall *w);          /* the status (with the one reply, unless it streams), and web_end */
+};
+
+extern const web_protocol web_connect, web_connect_stream, web_grpc_web;
+
+/* The value of request header name, or NULL. */
+const char *web_find_header(const web_request *r, const char *name);
+
+/* Whether the client lists gzip in the value of accept (an Accept-Encoding header). */
+bool web_accepts_gzip(const char *accept);
+
+/* The 5-byte prefix of Connect's envelopes and gRPC's frames: flags, then the length big-endian. */
+void web_prefix(char prefix[5], unsigned flags, size_t len);
+
+/* The reply just received, in one piece (in w->scratch). */
+void web_take_reply(webcall *w, const char **data, size_t *len);
+
+/*
+** Writes metadata as HTTP headers, -bin values in base64, prefix before each
+** key ("trailer-"); gRPC's own keys (grpc-status-details-bin) are left to the protocol.
+*/
+void web_put_metadata(web_out *o, const grpc_metadata_array *md, const char *prefix);
+
+/* Inflates len bytes at data into w->scratch, bounded by --max-message-bytes. */
+grpc_status_code web_inflate(webcall *w, const char **data, size_t *len, char *err, size_t errlen);
+
+#endif
