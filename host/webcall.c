@@ -104,6 +104,7 @@ void web_put_metadata(web_out *o, const grpc_metadata_array *md, const char *pre
       web_header_base64(o, name, (const char *)GRPC_SLICE_START_PTR(v), GRPC_SLICE_LENGTH(v));
     else
       web_header(o, name, (const char *)GRPC_SLICE_START_PTR(v), GRPC_SLICE_LENGTH(v));
+    web_expose(o, name);
   }
 }
 

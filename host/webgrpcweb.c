@@ -22,6 +22,7 @@ static grpc_status_code take(webcall *w, const web_request *r, const char **msg,
   const char *body = r->body;
   size_t n = r->body_len;
   if (w->text) {
+    while (n > 0 && (body[n - 1] == '\n' || body[n - 1] == '\r' || body[n - 1] == ' ')) n--;
     w->packed.len = 0;
     if (buf_reserve(&w->packed, n * 3 / 4 + 3) != BUF_OK) {
       snprintf(err, errlen, "out of memory");

@@ -61,6 +61,9 @@ void web_header(web_out *o, const char *name, const char *value, size_t vlen) {
   put(o, ": ", 2);
   put(o, value, vlen);
   put(o, "\r\n", 2);
+}
+
+void web_expose(web_out *o, const char *name) {
   if (o->origin == NULL) return;
   if (buf_put(&o->exposed, ", ", 2) != BUF_OK || buf_put(&o->exposed, name, strlen(name)) != BUF_OK)
     o->broken = true;
@@ -79,7 +82,7 @@ void web_header_base64(web_out *o, const char *name, const char *value, size_t v
 
 void web_begin_body(web_out *o, long long length) {
   char line[64];
-  if (o->origin != NULL) {
+  if (o->origin != NULL && length != WEB_NO_BODY) {
     puts_(o, "access-control-expose-headers: " EXPOSED_ALWAYS);
     put(o, o->exposed.data, o->exposed.len);
     put(o, "\r\n", 2);

@@ -36,6 +36,8 @@ static inline size_t web_backlog(const web_out *o) {
 /* The status line, and the headers every response has (connection, CORS). */
 void web_status(web_out *o, int status);
 void web_header(web_out *o, const char *name, const char *value, size_t vlen);
+/* With CORS: lets the page's script read header name (the call's own metadata). */
+void web_expose(web_out *o, const char *name);
 /* name: value in base64 (a -bin key's bytes). */
 void web_header_base64(web_out *o, const char *name, const char *value, size_t vlen);
 /* Ends the headers: a body of length bytes, of a length not known (-1: chunks, or the close), or none (204). */
