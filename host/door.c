@@ -364,7 +364,7 @@ static int on_headers_complete(http_parser *p) {
   if (!webcall_serves(type))
     return reject(c, 415, "content-type must be application/json or application/proto (Connect unary), "
                           "application/connect+json or +proto (Connect streaming), "
-                          "application/grpc-web[+proto] or application/grpc-web-text[+proto] (gRPC-Web)");
+                          "application/grpc-web[-text][+proto|+json] (gRPC-Web)");
   if (p->content_length != ULLONG_MAX && p->content_length > d->body_max) return fail(c, 413, body_too_big);
   const char *expect = header(c, "expect");
   if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && c->reject == 0) {

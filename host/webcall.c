@@ -42,8 +42,10 @@ static const content_type content_types[] = {
   {"application/connect+proto", &web_connect_stream, false, false},
   {"application/grpc-web", &web_grpc_web, false, false},
   {"application/grpc-web+proto", &web_grpc_web, false, false},
+  {"application/grpc-web+json", &web_grpc_web, true, false},
   {"application/grpc-web-text", &web_grpc_web, false, true},
   {"application/grpc-web-text+proto", &web_grpc_web, false, true},
+  {"application/grpc-web-text+json", &web_grpc_web, true, true},
 };
 
 /* The entry of value, a Content-Type header: its media type, parameters (charset) aside. */

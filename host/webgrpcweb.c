@@ -58,8 +58,11 @@ static grpc_status_code take(webcall *w, const web_request *r, const char **msg,
 static void head(webcall *w) {
   web_out *o = w->out;
   web_status(o, 200);
-  if (w->text) web_header(o, "content-type", "application/grpc-web-text+proto", 31);
-  else web_header(o, "content-type", "application/grpc-web+proto", 26);
+  static const char *const types[2][2] = {
+    {"application/grpc-web+proto", "application/grpc-web+json"},
+    {"application/grpc-web-text+proto", "application/grpc-web-text+json"}};
+  const char *type = types[w->text][w->json];
+  web_header(o, "content-type", type, strlen(type));
   web_put_metadata(o, &w->headers, "");
   web_begin_body(o, -1);
 }

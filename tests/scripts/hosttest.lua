@@ -100,6 +100,7 @@ function M.Info(req, call)
     require_grpc_is_global = g == grpc,
     now = grpc.now(),
     cancelled = call:cancelled(),
+    protocol = call.protocol,
   }
 end
 
