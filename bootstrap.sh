@@ -32,6 +32,8 @@ PACKAGES=(
   protobuf-c-compiler
   protobuf-compiler
   grpc-proto
+  # gzip bodies over HTTP/1.1 (host/gzip.c)
+  zlib1g-dev
   # the fuzz targets (tests/fuzz): clang, libFuzzer and clang's sanitizer runtimes
   clang
   libclang-rt-dev
@@ -49,6 +51,12 @@ PACKAGES=(
   golang-github-golang-protobuf-1-5-dev
   protoc-gen-go
   protoc-gen-go-grpc
+  # the HTTP/1.1 tests' clients: curl, and node and npm for buf curl and connect-node (npm installs
+  # them over https, as it does bench's grpc-js peer)
+  curl
+  nodejs
+  npm
+  ca-certificates
   # tools the tests and benchmarks run: nghttp and h2load, ip, TLS certificates
   nghttp2-client
   iproute2
@@ -72,10 +80,7 @@ BENCH_PACKAGES=(
   # the stock Lua interpreter and lua-cjson, beside which bench/json.sh times the json library
   lua5.4
   lua-cjson
-  # the grpc-js peer (npm installs @grpc/grpc-js over https); git names the commit measured
-  nodejs
-  npm
-  ca-certificates
+  # git names the commit measured
   git
 )
 
@@ -85,12 +90,14 @@ CI_HOST_PACKAGES=(
   debian-archive-keyring
 )
 
-# install_packages PKG...: apt-get installs those that no installed package is or provides.
+# install_packages PKG...: apt-get installs those that no installed package is or provides. Node and
+# npm from elsewhere (NodeSource) count: Debian's npm would conflict with theirs.
 install_packages() {
   local have missing=() p
   have=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}, ${Provides}\n' 2>/dev/null |
     awk '/^ii / { sub(/^ii +/, ""); gsub(/ \([^)]*\)/, ""); gsub(/, */, "\n"); print }')
   for p in "$@"; do
+    [[ $p == nodejs || $p == npm ]] && command -v node >/dev/null && command -v npm >/dev/null && continue
     grep -qxF -- "$p" <<<"$have" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return
