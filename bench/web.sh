@@ -14,18 +14,18 @@
 #
 # Environment, besides lib.sh's (defaults in brackets):
 #   BENCH_ROUNDS [3]  BENCH_N [50000] requests a run (a tenth first, as warm-up)
-#   BENCH_WEB_CONNS [10]  BENCH_PORT [31154]  BENCH_WEB_PORT [31155]
+#   BENCH_WEB_CONNS [10]  BENCH_PORT [31156]  BENCH_WEB_PORT [31157]
 set -euo pipefail
 NAME=web.sh
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-BENCH_PORT=${BENCH_PORT:-31154}
+BENCH_PORT=${BENCH_PORT:-31156}
 # shellcheck source=lib.sh
 . "$BENCH_DIR/lib.sh"
 
 ROUNDS=${BENCH_ROUNDS:-3}
 N=${BENCH_N:-50000}
 CONNS=${BENCH_WEB_CONNS:-10}
-WEB_PORT=${BENCH_WEB_PORT:-31155}
+WEB_PORT=${BENCH_WEB_PORT:-31157}
 JSON_BODY=$BUILD/sayhello.json
 HOST_ARGS+=(--http1-port "$WEB_PORT")
 

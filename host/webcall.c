@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/support/time.h>
@@ -20,6 +21,7 @@
 #include "webproto.h"
 
 #define BACKLOG_MAX (256 << 10)
+#define FRAME_COMPRESSED 0x01       /* of a request's frame or envelope */
 #define ERR_MAX 256
 #define NOTE_MAX 160
 
@@ -108,6 +110,27 @@ void web_put_metadata(web_out *o, const grpc_metadata_array *md, const char *pre
       web_header(o, name, (const char *)GRPC_SLICE_START_PTR(v), GRPC_SLICE_LENGTH(v));
     web_expose(o, name);
   }
+}
+
+grpc_status_code web_unframe(webcall *w, const web_request *r, const char *body, size_t n, const char *encoding,
+                             const char **msg, size_t *len, char *err, size_t errlen) {
+  const unsigned char *p = (const unsigned char *)body;
+  if (n < 5 || ((size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4]) != n - 5) {
+    snprintf(err, errlen, "the body must be one message in a frame (5 bytes of flags and length, then the message)");
+    return GRPC_STATUS_INVALID_ARGUMENT;
+  }
+  if (p[0] & ~FRAME_COMPRESSED) {
+    snprintf(err, errlen, "the request's frame has flags 0x%02x; only 0x01 (compressed) may be set", p[0]);
+    return GRPC_STATUS_INVALID_ARGUMENT;
+  }
+  *msg = body + 5;
+  *len = n - 5;
+  if (!(p[0] & FRAME_COMPRESSED)) return GRPC_STATUS_OK;
+  const char *value = web_find_header(r, encoding);
+  if (value != NULL && strcasecmp(value, "gzip") == 0) return web_inflate(w, msg, len, err, errlen);
+  snprintf(err, errlen, "the request is compressed with %s '%.32s'; only gzip is supported", encoding,
+           value ? value : "(none)");
+  return GRPC_STATUS_UNIMPLEMENTED;
 }
 
 grpc_status_code web_inflate(webcall *w, const char **data, size_t *len, char *err, size_t errlen) {

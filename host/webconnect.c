@@ -209,25 +209,9 @@ const web_protocol web_connect = {"connect", false, take_unary, no_head, no_mess
 
 static grpc_status_code take_stream(webcall *w, const web_request *r, const char **msg, size_t *len, char *err,
                                     size_t errlen) {
-  const uint8_t *p = (const uint8_t *)r->body;
   w->gzip_replies = w->env->cfg->compress_min_bytes > 0 &&
                     web_accepts_gzip(web_find_header(r, "connect-accept-encoding"));
-  if (r->body_len < 5 || ((size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4]) != r->body_len - 5) {
-    snprintf(err, errlen, "the body must be one enveloped message (5 bytes of flags and length, then the message)");
-    return GRPC_STATUS_INVALID_ARGUMENT;
-  }
-  if (p[0] & ~ENVELOPE_COMPRESSED) {
-    snprintf(err, errlen, "the request's envelope has flags 0x%02x; only 0x01 (compressed) may be set", p[0]);
-    return GRPC_STATUS_INVALID_ARGUMENT;
-  }
-  *msg = r->body + 5;
-  *len = r->body_len - 5;
-  if (!(p[0] & ENVELOPE_COMPRESSED)) return GRPC_STATUS_OK;
-  const char *encoding = web_find_header(r, "connect-content-encoding");
-  if (encoding != NULL && strcasecmp(encoding, "gzip") == 0) return web_inflate(w, msg, len, err, errlen);
-  snprintf(err, errlen, "the request is compressed with connect-content-encoding '%.32s'; only gzip is supported",
-           encoding ? encoding : "(none)");
-  return GRPC_STATUS_UNIMPLEMENTED;
+  return web_unframe(w, r, r->body, r->body_len, "connect-content-encoding", msg, len, err, errlen);
 }
 
 static void head_stream(webcall *w) {

@@ -9,12 +9,10 @@
 */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "jsontext.h"
 #include "webproto.h"
 
-#define FRAME_COMPRESSED 0x01
 #define FRAME_TRAILERS 0x80
 
 static grpc_status_code take(webcall *w, const web_request *r, const char **msg, size_t *len, char *err,
@@ -36,23 +34,7 @@ static grpc_status_code take(webcall *w, const web_request *r, const char **msg,
     body = w->packed.data;
     n = (size_t)decoded;
   }
-  const unsigned char *p = (const unsigned char *)body;
-  if (n < 5 || ((size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4]) != n - 5) {
-    snprintf(err, errlen, "the body must be one gRPC frame (5 bytes of flags and length, then the message)");
-    return GRPC_STATUS_INVALID_ARGUMENT;
-  }
-  if (p[0] & ~FRAME_COMPRESSED) {
-    snprintf(err, errlen, "the request's frame has flags 0x%02x; only 0x01 (compressed) may be set", p[0]);
-    return GRPC_STATUS_INVALID_ARGUMENT;
-  }
-  *msg = body + 5;
-  *len = n - 5;
-  if (!(p[0] & FRAME_COMPRESSED)) return GRPC_STATUS_OK;
-  const char *encoding = web_find_header(r, "grpc-encoding");
-  if (encoding != NULL && strcasecmp(encoding, "gzip") == 0) return web_inflate(w, msg, len, err, errlen);
-  snprintf(err, errlen, "the request is compressed with grpc-encoding '%.32s'; only gzip is supported",
-           encoding ? encoding : "(none)");
-  return GRPC_STATUS_UNIMPLEMENTED;
+  return web_unframe(w, r, body, n, "grpc-encoding", msg, len, err, errlen);
 }
 
 static void head(webcall *w) {

@@ -74,6 +74,14 @@ void web_take_reply(webcall *w, const char **data, size_t *len);
 */
 void web_put_metadata(web_out *o, const grpc_metadata_array *md, const char *prefix);
 
+/*
+** The one message of a body of n bytes that must be one frame (gRPC's, or a
+** Connect envelope): 5 bytes of flags and length, then the message; a flag
+** 0x01 says it is compressed with what the request's header `encoding` names.
+*/
+grpc_status_code web_unframe(webcall *w, const web_request *r, const char *body, size_t n, const char *encoding,
+                             const char **msg, size_t *len, char *err, size_t errlen);
+
 /* Inflates len bytes at data into w->scratch, bounded by --max-message-bytes. */
 grpc_status_code web_inflate(webcall *w, const char **data, size_t *len, char *err, size_t errlen);
 

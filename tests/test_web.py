@@ -119,13 +119,13 @@ class WebTest(HostTestCase):
         status, headers, body = self.post(path, json.dumps(obj).encode(), **kw)
         return status, headers, json.loads(body) if body else None
 
-    def raw(self, data, read_until_close=True):
-        """Bytes a raw socket gets back for data (until the server closes, or 5 s)."""
-        s = socket.create_connection(("127.0.0.1", self.web_port), timeout=5)
+    def raw(self, data, timeout=5):
+        """Bytes a raw socket gets back for data, until the server closes (within timeout s)."""
+        s = socket.create_connection(("127.0.0.1", self.web_port), timeout=timeout)
         try:
             s.sendall(data)
             out = b""
-            while read_until_close:
+            while True:
                 d = s.recv(65536)
                 if not d:
                     break
@@ -409,15 +409,7 @@ class WebTest(HostTestCase):
         c.close()
 
     def test_slow_client_gets_408(self):
-        s = socket.create_connection(("127.0.0.1", self.web_port), timeout=30)
-        s.sendall(b"POST /helloworld.Greeter/SayHello HTTP/1.1\r\nhost: x\r\n")
-        out = b""
-        while True:
-            d = s.recv(4096)
-            if not d:
-                break
-            out += d
-        s.close()
+        out = self.raw(b"POST /helloworld.Greeter/SayHello HTTP/1.1\r\nhost: x\r\n", timeout=30)
         self.assertTrue(out.startswith(b"HTTP/1.1 408"), out)
 
     def test_client_gone_cancels_the_call(self):

@@ -61,6 +61,7 @@
 ---@field metadata table<string, string> request metadata: keys lower-case; a repeated key's values joined with ", "; `-bin` values decoded
 ---@field method string the full method name, `/package.Service/Method`
 ---@field peer string the client's address, such as `ipv4:127.0.0.1:53120`
+---@field protocol "grpc"|"connect"|"grpc-web" how the client called: gRPC over HTTP/2, or Connect or gRPC-Web over HTTP/1.1
 ---@field deadline number? seconds left before the client's deadline (`0` once passed), `nil` without one; read afresh each time
 ---@field request_id string? the `x-fc-request-id` request header (Function Compute's request id), or `nil`
 local Call = {}
