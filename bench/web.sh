@@ -14,7 +14,7 @@
 #
 # Environment, besides lib.sh's (defaults in brackets):
 #   BENCH_ROUNDS [3]  BENCH_N [50000] requests a run (a tenth first, as warm-up)
-#   BENCH_WEB_CONNS [10]  BENCH_PORT [31156]  BENCH_WEB_PORT [31157]
+#   BENCH_WEB_CONNS [10]  BENCH_PORT [31156] (the host's one port)  BENCH_WEB_PORT [31157] (connect-node's)
 set -euo pipefail
 NAME=web.sh
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,7 +27,6 @@ N=${BENCH_N:-50000}
 CONNS=${BENCH_WEB_CONNS:-10}
 WEB_PORT=${BENCH_WEB_PORT:-31157}
 JSON_BODY=$BUILD/sayhello.json
-HOST_ARGS+=(--http1-port "$WEB_PORT")
 
 need h2load "apt-get install nghttp2-client"
 build_body
@@ -69,8 +68,8 @@ declare -a HOST_CONNECT=() HOST_GRPC=() NODE_CONNECT=()
 for ((r = 1; r <= ROUNDS; r++)); do
   log "round $r of $ROUNDS ($(others))"
   start_server host "$SERVER_CPU" 1
-  connect_run "$WEB_PORT" $((N / 10)) >/dev/null
-  HOST_CONNECT+=("$(connect_run "$WEB_PORT" "$N")")
+  connect_run "$PORT" $((N / 10)) >/dev/null
+  HOST_CONNECT+=("$(connect_run "$PORT" "$N")")
   grpc_run "$PORT" $((N / 10)) >/dev/null
   HOST_GRPC+=("$(grpc_run "$PORT" "$N")")
   stop_server

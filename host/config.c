@@ -25,9 +25,8 @@ static const char usage[] =
   "  --protoset FILE     descriptor set, or a directory of *.pb/*.protoset; repeatable (env HOST_PROTOSET;\n"
   "                      default protoset.pb beside the binary, else ./build/protoset.pb)\n"
   "  --workers N         worker threads, each with its own Lua state (default: number of CPUs)\n"
-  "  --cors-origin LIST  ORIGIN,... (or *) whose web pages may call over HTTP/1.1 (Connect, gRPC-Web):\n"
-  "                      preflights answered, replies readable by their scripts; default none\n"
-  "  --http1-port N      serve HTTP/1.1 (Connect, gRPC-Web) on this port too\n"
+  "  --cors-origin LIST  ORIGIN,... (or *) whose web pages may call over HTTP/1.1 (Connect, gRPC-Web; h2c\n"
+  "                      only): preflights answered, replies readable by their scripts; default none\n"
   "  --max-streams N     concurrent streams per connection (env FC_CONCURRENT_LIMIT, FC_INSTANCE_CONCURRENCY:\n"
   "                      the function's instanceConcurrency on Function Compute; default 100)\n"
   "  --max-connections N  open connections at most; more are refused, with a log line (default 4096)\n"
@@ -71,7 +70,7 @@ static const char usage[] =
 enum { OPT_PORT = 256, OPT_ADDRESS, OPT_SCRIPTS, OPT_PROTOSET, OPT_WORKERS, OPT_MAX_STREAMS,
        OPT_MAX_CONNECTIONS, OPT_MAX_PER_PEER, OPT_IO_THREADS,
        OPT_TLS_CERT, OPT_TLS_KEY, OPT_GRACE, OPT_MAX_MESSAGE, OPT_COMPRESS, OPT_MAX_MEMORY, OPT_MAX_CPU, OPT_MAX_OUTBOUND,
-       OPT_OUTBOUND, OPT_CORS_ORIGIN, OPT_HTTP1_PORT,
+       OPT_OUTBOUND, OPT_CORS_ORIGIN,
        OPT_UNSAFE_LUA, OPT_NO_WATCH, OPT_CHECK, OPT_QUIET, OPT_LOG_FORMAT,
        OPT_VERSION, OPT_HELP, OPT_FILES, OPT_SCAFFOLD, OPT_TYPES, OPT_CALL, OPT_TARGET, OPT_SHARED_MEMORY };
 
@@ -96,7 +95,6 @@ static const struct option options[] = {
   {"outbound", required_argument, NULL, OPT_OUTBOUND},
   {"shared-memory-mb", required_argument, NULL, OPT_SHARED_MEMORY},
   {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
-  {"http1-port", required_argument, NULL, OPT_HTTP1_PORT},
   {"unsafe-lua", no_argument, NULL, OPT_UNSAFE_LUA},
   {"no-watch", no_argument, NULL, OPT_NO_WATCH},
   {"check", no_argument, NULL, OPT_CHECK},
@@ -193,7 +191,6 @@ static void set_defaults(config *c, const char *argv0) {
   c->outbound = &outbound;
   c->shared_memory_mb = 64;
   c->watch = true;
-  c->http1_port = -1;
   c->call_target = "127.0.0.1:8089";
 }
 
@@ -295,9 +292,6 @@ config_result config_parse(config *c, int argc, char **argv, char *err, size_t e
         return CONFIG_ERROR;
       }
       c->cors_origins = optarg;
-      break;
-    case OPT_HTTP1_PORT:
-      if (parse_int(optarg, 0, 65535, &c->http1_port)) return bad_number("http1-port", optarg, err, errlen);
       break;
     case OPT_UNSAFE_LUA: c->unsafe_lua = true; break;
     case OPT_NO_WATCH: c->watch = false; break;

@@ -24,7 +24,6 @@ typedef struct config {
   int max_connections_per_peer;    /* 0: no limit */
   int io_threads;      /* threads doing gRPC's network I/O; 0: the workers do it; -1 until parsed */
   const char *cors_origins;  /* --cors-origin ORIGIN,...: whose pages may call over HTTP/1.1; NULL: none */
-  int http1_port;      /* --http1-port: HTTP/1.1 on a port of its own, until the listener sniffs; -1: none */
   const char *tls_cert;
   const char *tls_key;
   int grace_ms;        /* how long SIGTERM waits for calls in flight */

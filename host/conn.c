@@ -154,11 +154,15 @@ conn *conn_open(int fd, const struct sockaddr *sa) {
   return NULL;
 }
 
-void conn_forget(conn *c) {
+void conn_unlist(conn *c) {
   pthread_mutex_lock(&table_mu);
   bool was_there = table_remove(c);
   pthread_mutex_unlock(&table_mu);
   if (was_there) conn_release(c);
+}
+
+void conn_forget(conn *c) {
+  conn_unlist(c);
   conn_release(c);
 }
 

@@ -28,6 +28,12 @@ conn *conn_open(int fd, const struct sockaddr *sa);
 /* The connection is closed: it can no longer be found. Gives up the caller's reference. */
 void conn_forget(conn *c);
 
+/*
+** The connection is not gRPC's: the door serves it (HTTP/1.1) and bounds it
+** itself. No call names it, and the rules here no longer watch it.
+*/
+void conn_unlist(conn *c);
+
 /* The connection of a call whose gRPC peer is peer ("fd:N"), with a reference, or NULL. */
 conn *conn_find(const char *peer);
 void conn_release(conn *c);

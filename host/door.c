@@ -10,19 +10,16 @@
 ** written: bytes that come meanwhile are a pipelined request, refused by
 ** closing after the reply. Connections are freed after the loop's turn.
 */
-#define _GNU_SOURCE                 /* accept4 */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <grpc/support/time.h>
@@ -80,7 +77,6 @@ struct door {
   ioloop loop;
   web_env env;
   size_t body_max;
-  io_watch listen;                  /* --http1-port, until the host's listener hands connections over */
   hconn *conns;
   hconn *dead;
   bool quiet;                       /* quiescing: no new request */
@@ -96,7 +92,7 @@ struct door {
 typedef struct handed {
   struct handed *next;
   int fd;
-  struct sockaddr_storage peer;
+  char peer[64];
 } handed;
 
 static void on_io(io_watch *w, uint32_t events);
@@ -110,23 +106,13 @@ static void response_done(web_out *o);
 ** =======================================================
 */
 
-/* sa as gRPC names peers: "ipv4:10.0.0.1:5000", "ipv6:[::1]:5000". */
-static void name_peer(const struct sockaddr *sa, char *out, size_t size) {
-  char text[INET6_ADDRSTRLEN] = "?";
-  if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-      inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], text, sizeof text);
-      snprintf(out, size, "ipv4:%s:%u", text, ntohs(in6->sin6_port));
-    } else {
-      inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
-      snprintf(out, size, "ipv6:[%s]:%u", text, ntohs(in6->sin6_port));
-    }
-  } else {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-    inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-    snprintf(out, size, "ipv4:%s:%u", text, ntohs(in->sin_port));
-  }
+/*
+** A shutdown before the close: the listener keeps a duplicate of every
+** client's socket, which would hold the connection open past a bare close.
+*/
+static void close_client(int fd) {
+  shutdown(fd, SHUT_RDWR);
+  close(fd);
 }
 
 static void arm(hconn *c, int64_t after) {
@@ -142,7 +128,7 @@ static void kill_conn(hconn *c) {
   c->call = NULL;
   ioloop_watch(&d->loop, &c->io, 0);
   ioloop_disarm(&d->loop, &c->timer);
-  close(c->io.fd);
+  close_client(c->io.fd);
   c->state = DEAD;
   if (c->prev) c->prev->next = c->next;
   else d->conns = c->next;
@@ -179,22 +165,20 @@ static void await_request(hconn *c) {
   arm(c, KEEPALIVE_NS);
 }
 
-static void open_conn(door *d, int fd, const struct sockaddr *peer) {
+static void open_conn(door *d, int fd, const char *peer) {
   hconn *c = calloc(1, sizeof *c);
   if (c == NULL) {
-    close(fd);
+    close_client(fd);
     return;
   }
   c->door = d;
-  name_peer(peer, c->peer, sizeof c->peer);
+  snprintf(c->peer, sizeof c->peer, "%s", peer);
   io_watch_init(&c->io, fd, on_io);
   timer_init(&c->timer, on_timer);
   c->out.flush = flush;
   c->out.done = response_done;
   c->body.limit = d->body_max;
   c->head.limit = HEAD_MAX;
-  int on = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
   c->next = d->conns;
   if (d->conns) d->conns->prev = c;
   d->conns = c;
@@ -539,14 +523,14 @@ static void *run_completions(void *arg) {
   }
 }
 
-void door_serve(door *d, int fd, const struct sockaddr *peer) {
+void door_serve(door *d, int fd, const char *peer) {
   handed *h = calloc(1, sizeof *h);
   if (h == NULL) {
-    close(fd);
+    close_client(fd);
     return;
   }
   h->fd = fd;
-  memcpy(&h->peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+  snprintf(h->peer, sizeof h->peer, "%s", peer);
   pthread_mutex_lock(&d->mu);
   h->next = d->handed;
   d->handed = h;
@@ -557,7 +541,6 @@ void door_serve(door *d, int fd, const struct sockaddr *peer) {
 /* No new request: a connection waiting for one closes, the others once their reply is out. */
 static void go_quiet(door *d) {
   d->quiet = true;
-  if (d->listen.events != 0) ioloop_watch(&d->loop, &d->listen, 0);
   for (hconn *c = d->conns, *next; c != NULL; c = next) {
     next = c->next;
     if (c->state == READING && !c->started) kill_conn(c);
@@ -580,8 +563,8 @@ static bool take_handed(door *d) {
   }
   for (handed *h = sockets, *next; h != NULL; h = next) {
     next = h->next;
-    if (quiescing) close(h->fd);
-    else open_conn(d, h->fd, (const struct sockaddr *)&h->peer);
+    if (quiescing) close_client(h->fd);
+    else open_conn(d, h->fd, h->peer);
     free(h);
   }
   if (quiescing && !d->quiet) go_quiet(d);
@@ -610,42 +593,6 @@ static void *run(void *arg) {
 ** =======================================================
 */
 
-static void on_accept(io_watch *w, uint32_t events) {
-  (void)events;
-  door *d = CONTAINER_OF(w, door, listen);
-  for (int i = 0; i < 64; i++) {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    int fd = accept4(w->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
-    open_conn(d, fd, (struct sockaddr *)&ss);
-  }
-}
-
-int door_listen(door *d, char *err, size_t errlen) {
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->cfg->http1_port)};
-  socklen_t len = sizeof sa;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), on = 1;
-  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  if (fd < 0 || inet_pton(AF_INET, d->cfg->address, &sa.sin_addr) != 1 ||
-      bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, SOMAXCONN) != 0 ||
-      getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-    snprintf(err, errlen, "cannot listen on %s:%d for HTTP/1.1: %s", d->cfg->address, d->cfg->http1_port,
-             strerror(errno));
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  io_watch_init(&d->listen, fd, on_accept);
-  /* epoll_ctl is thread-safe; an event before events is set is seen again (level-triggered). */
-  if (ioloop_watch(&d->loop, &d->listen, EPOLLIN) != 0) {
-    snprintf(err, errlen, "cannot watch the HTTP/1.1 port: %s", strerror(errno));
-    close(fd);
-    d->listen.fd = -1;
-    return -1;
-  }
-  return ntohs(sa.sin_port);
-}
-
 door *door_new(const config *cfg, grpc_server *gs, char *err, size_t errlen) {
   door *d = calloc(1, sizeof *d);
   if (d == NULL || ioloop_init(&d->loop, err, errlen) != 0) {
@@ -656,7 +603,6 @@ door *door_new(const config *cfg, grpc_server *gs, char *err, size_t errlen) {
   d->cfg = cfg;
   d->env.cfg = cfg;
   d->env.loopback_server = gs;
-  d->listen.fd = -1;
   /* The largest body: a message, its 5-byte prefix, in base64 (gRPC-Web's text form). */
   d->body_max = ((size_t)cfg->max_message_bytes + 5 + 2) / 3 * 4 + 64;
   pthread_mutex_init(&d->mu, NULL);
@@ -691,10 +637,9 @@ void door_free(door *d) {
   grpc_completion_queue_destroy(d->env.cq);
   free_dead(d);
   if (d->env.loopback != NULL) loopback_free(d->env.loopback);
-  if (d->listen.fd >= 0) close(d->listen.fd);
   for (handed *h = d->handed, *next; h != NULL; h = next) {
     next = h->next;
-    close(h->fd);
+    close_client(h->fd);
     free(h);
   }
   ioloop_close(&d->loop);

@@ -2,11 +2,14 @@
 ** listener.c
 ** One thread and one epoll set: the listening socket; connections waiting for
 ** their client preface and their acknowledgement of the host's SETTINGS (read
-** edge-triggered, peeked at, never consumed, so gRPC reads them whole);
-** connections gRPC has, each watched through the duplicate conn.c keeps, for
-** its close only. Ten times a second it ends the waits that took too long.
-** The traffic of the connections is another thread's to watch (connwatch.h):
-** this one calls into gRPC.
+** edge-triggered, peeked at, never consumed, so gRPC or the door reads them
+** whole); connections gRPC or the door has, each watched through the
+** duplicate conn.c keeps, for its close only. Ten times a second it ends the
+** waits that took too long. The traffic of the connections is another
+** thread's to watch (connwatch.h): this one calls into gRPC.
+**
+** A connection whose first bytes are not the start of the preface is
+** HTTP/1.1 (or nothing the host speaks, which the door answers with 400).
 **
 ** Why the acknowledgement: until a client acknowledges SETTINGS, gRPC 1.51
 ** holds it to none of the limits it advertised, and takes a header block of
@@ -77,6 +80,7 @@ struct listener {
   int max_per_peer;                 /* 0: no limit */
   char over_total[64], over_peer[64];   /* why a connection over a limit was refused */
   grpc_server *gs;
+  door *door;                       /* serves the connections that are not HTTP/2 */
   grpc_server_credentials *creds;   /* insecure: the only kind grpc_server_add_channel_from_fd takes */
   pthread_t thread;
   bool running;
@@ -219,19 +223,24 @@ static void accept_all(listener *l) {
 
 /* --- the preface, and the hand-off ------------------------------------------------------- */
 
-static void hand_off(listener *l, entry *e, bool acknowledged) {
+/* To gRPC once the client acknowledged SETTINGS, or before; to the door when it is not HTTP/2. */
+typedef enum handover { ACKNOWLEDGED, UNACKNOWLEDGED, NOT_HTTP2 } handover;
+
+static void hand_off(listener *l, entry *e, handover how) {
   epoll_ctl(l->ep, EPOLL_CTL_DEL, e->fd, NULL);
-  if (!acknowledged) conn_unacknowledged(e->conn);
+  if (how == UNACKNOWLEDGED) conn_unacknowledged(e->conn);
+  if (how == NOT_HTTP2) conn_unlist(e->conn);
   pthread_mutex_lock(&l->mu);
   bool accepting = atomic_load(&l->accepting);
-  if (accepting) grpc_server_add_channel_from_fd(l->gs, e->fd, l->creds);
+  if (accepting && how == NOT_HTTP2) door_serve(l->door, e->fd, conn_peer(e->conn));
+  else if (accepting) grpc_server_add_channel_from_fd(l->gs, e->fd, l->creds);
   pthread_mutex_unlock(&l->mu);
   if (!accepting) {
     drop(l, e);
     return;
   }
   e->handed = true;
-  /* gRPC closes its descriptor with a shutdown: the duplicate then sees a hang-up. */
+  /* gRPC and the door close their descriptor with a shutdown: the duplicate then sees a hang-up. */
   struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = e};
   if (epoll_ctl(l->ep, EPOLL_CTL_ADD, conn_fd(e->conn), &ev) == 0) return;
   log_line(LOG_ERROR, "cannot watch a connection: it goes unchecked", "peer", conn_peer(e->conn), NULL);
@@ -263,13 +272,13 @@ static void on_first_bytes(listener *l, entry *e, uint32_t events) {
   if (n <= 0) {
     drop(l, e);
   } else if (memcmp(l->peeked, PREFACE, n < PREFACE_LEN ? (size_t)n : PREFACE_LEN) != 0) {
-    refuse(l, e, H2_PROTOCOL_ERROR, "not HTTP/2: the connection did not open with the client preface");
+    hand_off(l, e, NOT_HTTP2);
   } else if (n > PREFACE_LEN + 4 && (l->peeked[PREFACE_LEN + 3] != SETTINGS_FRAME || l->peeked[PREFACE_LEN + 4] & ACK_FLAG)) {
     refuse(l, e, H2_PROTOCOL_ERROR, "the client preface must be followed by a SETTINGS frame");
   } else if (n >= PREFACE_LEN && settings_acked(l->peeked, (size_t)n)) {
-    hand_off(l, e, true);
+    hand_off(l, e, ACKNOWLEDGED);
   } else if (n == PEEK_MAX) {
-    hand_off(l, e, false);
+    hand_off(l, e, UNACKNOWLEDGED);
   } else if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
     drop(l, e);
   } else if (n >= PREFACE_LEN && !e->greeted) {
@@ -429,8 +438,9 @@ listener *listener_open(const config *cfg, char *err, size_t errlen) {
 
 int listener_port(const listener *l) { return l->port; }
 
-int listener_start(listener *l, grpc_server *gs) {
+int listener_start(listener *l, grpc_server *gs, door *d) {
   l->gs = gs;
+  l->door = d;
   l->creds = grpc_insecure_server_credentials_create();
   atomic_store(&l->accepting, true);
   l->watch = connwatch_start();

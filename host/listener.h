@@ -2,9 +2,11 @@
 ** listener.h
 ** The h2c port, owned by the host rather than by gRPC: a thread accepts each
 ** connection, refuses those over the connection limits, waits (a while at
-** most) for the HTTP/2 client preface, then gives the socket to gRPC and keeps
-** watching it (conn.h) until it closes. With TLS, gRPC owns the port instead:
-** grpc_server_add_channel_from_fd takes plaintext connections only.
+** most) for its first bytes, then gives the socket to gRPC when they are the
+** HTTP/2 client preface and to the door (HTTP/1.1) when they are not, and
+** keeps watching it (conn.h) until it closes: the limits count both kinds.
+** With TLS, gRPC owns the port instead: grpc_server_add_channel_from_fd
+** takes plaintext connections only.
 */
 #ifndef listener_h
 #define listener_h
@@ -14,6 +16,7 @@
 #include <grpc/grpc.h>
 
 #include "config.h"
+#include "door.h"
 
 typedef struct listener listener;
 
@@ -23,12 +26,12 @@ listener *listener_open(const config *cfg, char *err, size_t errlen);
 /* The port bound, also when 0 was asked for. */
 int listener_port(const listener *l);
 
-/* Starts accepting for gs, after grpc_server_start. -1 if the thread cannot start. */
-int listener_start(listener *l, grpc_server *gs);
+/* Starts accepting for gs and d, after grpc_server_start. -1 if the thread cannot start. */
+int listener_start(listener *l, grpc_server *gs, door *d);
 
 /*
-** Stops accepting: the port is closed and no connection is given to gRPC any
-** more, once this returns. Connections already given stay watched.
+** Stops accepting: the port is closed and no connection is given to gRPC or
+** the door any more, once this returns. Connections already given stay watched.
 */
 void listener_quiesce(listener *l);
 

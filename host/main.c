@@ -110,7 +110,6 @@ static void log_ready(const server *srv, const config *cfg, const served *what) 
   log_begin(&r, LOG_INFO, "ready", 5);
   log_string(&r, "address", cfg->address);
   log_integer(&r, "port", srv->port);
-  if (srv->http1_port >= 0) log_integer(&r, "http1_port", srv->http1_port);
   log_integer(&r, "workers", cfg->workers);
   log_string(&r, "tls", cfg->tls_cert ? "on" : "off");
   log_string(&r, "services", what->services);

@@ -145,14 +145,20 @@ static int make_workers(server *s, const config *cfg, lvm **vms, char *err, size
   return -1;
 }
 
-/* HTTP/1.1 beside gRPC: the door, and its port when --http1-port asks for one. */
-static int start_door(server *s, const config *cfg, char *err, size_t errlen) {
-  s->http1_port = -1;
-  if (cfg->http1_port < 0) return 0;
-  s->door = door_new(cfg, s->gs, err, errlen);
-  if (s->door == NULL) return -1;
-  s->http1_port = door_listen(s->door, err, errlen);
-  return s->http1_port < 0 ? -1 : 0;
+/*
+** The network's threads, and on h2c the door, for the connections the
+** listener finds are not HTTP/2. With TLS, gRPC owns the port: no HTTP/1.1.
+*/
+static int start_network(server *s, const config *cfg, char *err, size_t errlen) {
+  if (s->listener == NULL)
+    log_line(LOG_INFO, "HTTP/1.1 clients are not served with TLS", "reason",
+             "gRPC owns a TLS port; Connect and gRPC-Web need h2c, behind a proxy that ends TLS", NULL);
+  else if ((s->door = door_new(cfg, s->gs, err, errlen)) == NULL)
+    return -1;
+  if (pollers_spawn(&s->pollers) == 0 && (s->listener == NULL || listener_start(s->listener, s->gs, s->door) == 0))
+    return 0;
+  snprintf(err, errlen, "cannot start the network threads");
+  return -1;
 }
 
 int server_start(server *s, const config *cfg, lvm **vms, char *err, size_t errlen) {
@@ -174,12 +180,7 @@ int server_start(server *s, const config *cfg, lvm **vms, char *err, size_t errl
     return -1;
   }
   grpc_server_start(s->gs);
-  if (pollers_spawn(&s->pollers) || (s->listener != NULL && listener_start(s->listener, s->gs))) {
-    snprintf(err, errlen, "cannot start the network threads");
-    server_stop(s, 0);
-    return -1;
-  }
-  if (start_door(s, cfg, err, errlen)) {
+  if (start_network(s, cfg, err, errlen)) {
     server_stop(s, 0);
     return -1;
   }

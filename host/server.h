@@ -27,8 +27,7 @@ typedef struct server {
   registered_method *registered;    /* owned; shared read-only by the workers */
   size_t n_registered;
   struct http_engine *http;         /* owned: the handlers' HTTP client, shared by the workers */
-  struct door *door;                /* owned: HTTP/1.1 (Connect, gRPC-Web), or NULL */
-  int http1_port;                   /* the door's own port (--http1-port), or -1 */
+  struct door *door;                /* owned: HTTP/1.1 (Connect, gRPC-Web) on h2c; NULL with TLS */
 } server;
 
 /*

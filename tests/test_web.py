@@ -7,7 +7,6 @@ import gzip
 import http.client
 import json
 import os
-import re
 import shutil
 import socket
 import struct
@@ -88,15 +87,13 @@ def npm_clients():
 
 
 class WebTest(HostTestCase):
-    host_options = dict(args=["--http1-port", "0", "--cors-origin", ORIGIN,
-                              "--max-message-bytes", str(MAX_MESSAGE)],
+    host_options = dict(args=["--cors-origin", ORIGIN, "--max-message-bytes", str(MAX_MESSAGE)],
                         extra_scripts={"webdetails.lua": DETAILS_LUA})
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        m = re.search(r"\bhttp1_port=(\d+)", cls.host.ready_line)
-        cls.web_port = int(m.group(1)) if m else cls.host.port
+        cls.web_port = cls.host.port     # one port: HTTP/1.1 beside gRPC
 
     # --- clients ---------------------------------------------------------------------------
     def conn(self):
