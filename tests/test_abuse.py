@@ -1,13 +1,16 @@
-"""HTTP/2 abuse (issue 16): each attack of tests/h2attack.py, from one client, against a host
-with one worker, while a well-behaved client calls SayHello on a connection of its own the
-whole time. Under every attack: the host stays up, the good client sees no failed call and
-none slower than 2 s, and the host's resident memory grows by less than 64 MiB (not asserted
-under ASan, whose allocator keeps what is freed); where the host ends the attacker's
-connection, its log says why. AbuseTest runs them on h2c, where the host owns the port;
-AbuseTlsTest with TLS, where gRPC does, and skips what does not hold there, saying why.
-ListenerTest checks the h2c port's limits and its wait for the preface. ABUSE_SECONDS sets
-how long each attack runs (default 5, at most 10); the ASan build runs smaller counts."""
+"""HTTP/2 abuse (issue 16), and HTTP/1.1 abuse of the same port (issue 19): each attack of
+tests/h2attack.py, from one client, against a host with one worker, while a well-behaved
+client calls SayHello on a connection of its own the whole time. Under every attack: the
+host stays up, the good client sees no failed call and none slower than 2 s, and the host's
+resident memory grows by less than 64 MiB (not asserted under ASan, whose allocator keeps
+what is freed); where the host ends the attacker's connection, its log says why; after an
+HTTP/1.1 attack, the door still serves. AbuseTest runs them on h2c, where the host owns the
+port; AbuseTlsTest with TLS, where gRPC does, and skips what does not hold there, saying why.
+ListenerTest checks the h2c port's limits, its wait for the first bytes, and what it does
+with those that are not HTTP/2. ABUSE_SECONDS sets how long each attack runs (default 5, at
+most 10); the ASan build runs smaller counts."""
 
+import http.client
 import json
 import os
 import shutil
@@ -22,7 +25,7 @@ import unittest
 import grpc
 
 import h2attack
-from harness import SANITIZED, TESTS_DIR, Host, pb, rpc, rss_kb
+from harness import SANITIZED, TESTS_DIR, Host, pb, rpc, rss_kb, wait_until
 
 ATTACK_SECONDS = min(float(os.environ.get("ABUSE_SECONDS", "5")), 10.0)
 SCALE = 0.25 if SANITIZED else 1.0
@@ -30,6 +33,27 @@ SLOWEST_OK = 2.0            # seconds a good call may take
 RSS_GROWTH_OK = 64          # MiB the host may grow by
 GOOD_CALL_TIMEOUT = 15.0
 GOOD_CALL_EVERY = 0.02      # seconds between the good client's calls: it is a client, not load
+HTTP1_ATTACKS = ("http1_slowloris", "http1_pipeline_flood", "http1_chunked_flood", "http1_cancel_flood")
+
+
+def http1_serves(port):
+    """Whether a Connect call over HTTP/1.1 is answered; False when the connection is refused."""
+    try:
+        return say_hello_http1(port, "after") == (200, {"message": "Hello after"})
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+def say_hello_http1(port, name):
+    """(status, JSON body) of SayHello as a Connect call over HTTP/1.1."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=GOOD_CALL_TIMEOUT)
+    try:
+        c.request("POST", "/helloworld.Greeter/SayHello", body=json.dumps({"name": name}),
+                  headers={"content-type": "application/json"})
+        r = c.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        c.close()
 
 
 class GoodClient(threading.Thread):
@@ -127,6 +151,13 @@ class AbuseTest(unittest.TestCase):
         report.pop("attack", None)
         type(self).rows.append((name, grown, len(good.failures), good.slowest, json.dumps(report)))
         self.assertIsNone(self.host.proc.poll(), "the host died:\n%s" % self.host.output())
+        if name in HTTP1_ATTACKS:
+            # The attack's last connections may still count against --max-connections-per-peer,
+            # which the checks share with the attacker's address: the door serves once they are
+            # closed (a gRPC client refused meanwhile would wait out its reconnect backoff).
+            wait_until(lambda: http1_serves(self.host.port), 10, what="an HTTP/1.1 call after %s" % name)
+            # The door's calls come over its own loopback connections, which no rule may end.
+            self.assertNotIn("abuses the server", "\n".join(self.host.output().split("\n")[mark:]))
         resp, code, details, _ = rpc(pb.helloworld_grpc.GreeterStub(self.channel()).SayHello,
                                      pb.helloworld.HelloRequest(name="after"), timeout=GOOD_CALL_TIMEOUT)
         self.assertEqual(code, grpc.StatusCode.OK, "no answer after %s: %s" % (name, details))
@@ -179,6 +210,21 @@ class AbuseTest(unittest.TestCase):
     def test_goaway_storm(self):
         self.survive("goaway_storm")
 
+    def test_http1_slowloris(self):
+        self.survive("http1_slowloris")
+
+    def test_http1_pipeline_flood(self):
+        self.survive("http1_pipeline_flood")
+
+    def test_http1_chunked_flood(self):
+        self.survive("http1_chunked_flood")
+
+    def test_http1_cancel_flood(self):
+        begun = self.survive("http1_cancel_flood")["begun"]
+        stub = self.host.test_stub()
+        wait_until(lambda: rpc(stub.Stopped, pb.hosttest.StopRequest(tag="http1-cancel"))[0].stopped == begun, 10,
+                   what="the handler of every call begun stopped")
+
 
 class AbuseTlsTest(AbuseTest):
     """TLS: gRPC owns the port (grpc_server_add_channel_from_fd takes plaintext connections only)."""
@@ -194,6 +240,7 @@ class AbuseTlsTest(AbuseTest):
         "ping_flood": "gRPC 1.51 grows one error per ping past its strikes (+60-70 MiB before it "
                       "closes the connection), and " + NO_TRAFFIC,
     }
+    gaps.update((name, "with TLS gRPC owns the port: HTTP/1.1 is not served") for name in HTTP1_ATTACKS)
 
     @classmethod
     def setUpClass(cls):
@@ -259,10 +306,35 @@ class ListenerTest(unittest.TestCase):
                 resp, code, details, _ = rpc(stub.SayHello, pb.helloworld.HelloRequest(name="x"))
                 self.assertEqual(code, grpc.StatusCode.OK, details)
 
-    def test_a_connection_that_is_not_http2_is_told(self):
+    def test_http1_is_served_and_garbage_gets_400(self):
         with Host(workers=1) as host:
-            answer = read_until_closed(self.connect(host, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 10)
-            self.assertIn(b"not HTTP/2", answer)
+            body = b'{"name": "h1"}'
+            request = (b"POST /helloworld.Greeter/SayHello HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                       b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)) + body
+            answer = read_until_closed(self.connect(host, request), 10)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer)
+            self.assertTrue(answer.endswith(b'{"message":"Hello h1"}'), answer)
+            answer = read_until_closed(self.connect(host, b"\x00\x01\x02 not a protocol\r\n\r\n"), 10)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer)
+            self.assertIn(b"malformed HTTP/1.1", answer)
+
+    def test_http1_connections_count_until_the_door_closes_them(self):
+        with Host(workers=1, args=["--max-connections", "2"]) as host:
+            held = [http.client.HTTPConnection("127.0.0.1", host.port, timeout=10) for _ in range(2)]
+            for c in held:
+                self.addCleanup(c.close)
+                c.request("POST", "/helloworld.Greeter/SayHello", body=b"{}",
+                          headers={"content-type": "application/json"})
+                self.assertEqual(c.getresponse().read(), b'{"message":"Hello "}')
+            answer = read_until_closed(self.connect(host), 10)
+            self.assertIn(b"over --max-connections 2", answer)
+            # The door ends a connection after a reply with connection: close; the client keeps
+            # its end open, and still the door's close frees the place.
+            held[0].sock.sendall(b"POST /helloworld.Greeter/SayHello HTTP/1.1\r\ncontent-type: application/json\r\n"
+                                 b"content-length: 2\r\nconnection: close\r\n\r\n{}")
+            self.assertIn(b"connection: close", read_until_closed(held[0].sock, 10))
+
+            wait_until(lambda: http1_serves(host.port), 10, what="a place freed by the door's close")
 
     def test_a_connection_without_a_preface_is_closed_after_10_s(self):
         with Host(workers=1) as host:

@@ -1,6 +1,7 @@
 """Bad bytes on the port (issue 9): raw sockets and a raw HTTP/2 client (python3-h2) send what
 no gRPC client would. Each must get a clean rejection (the connection closed, a GOAWAY, a
-RST_STREAM or a gRPC status) within seconds, and the host must keep serving: every test ends
+RST_STREAM, a gRPC status, or for what is not HTTP/2 an answer of the port's HTTP/1.1 server)
+within seconds, and the host must keep serving: every test ends
 with normal calls on fresh connections, and the class fails if the host does not exit 0
 without a sanitizer report (the ASan build runs this file too)."""
 
@@ -308,6 +309,23 @@ class BadBytesTest(HostTestCase):
         finally:
             r.close()
 
+    def http1_answered(self, what, data, status, saying=b""):
+        """Sends an HTTP/1.1 request on a plain connection: the host must answer it with status
+        (its body saying `saying`), on a connection kept alive."""
+        r = Raw(self.host.port)
+        try:
+            r.send(data)
+            r.sock.settimeout(ANSWER_TIMEOUT)
+            out = b""
+            while b"\r\n\r\n" not in out or saying not in out:
+                chunk = r.sock.recv(65536)
+                self.assertTrue(chunk, "%s: closed after %r" % (what, out))
+                out += chunk
+            self.assertTrue(out.startswith(b"HTTP/1.1 %d " % status), "%s: %r" % (what, out[:300]))
+            self.record(what, "HTTP/1.1 %d" % status)
+        finally:
+            r.close()
+
     def raw_refused_or_ignored(self, what, data):
         """Sends data after the preface: the host must close the connection (with or without
         a GOAWAY), or carry on as if the frame were not there, and then answer a PING."""
@@ -357,22 +375,21 @@ class BadBytesTest(HostTestCase):
         finally:
             c.close()
 
-    # --- not HTTP/2 at all ---------------------------------------------------------------
+    # --- not HTTP/2 at all: the port's HTTP/1.1 server answers ------------------------------
     def test_http1_request(self):
-        self.raw_rejected("HTTP/1.1 GET",
-                          b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        self.http1_answered("HTTP/1.1 GET", b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 405)
 
     def test_http1_post_grpc(self):
         body = grpc_frame(hello())
-        self.raw_rejected("HTTP/1.1 POST of a gRPC body",
-                          b"POST /helloworld.Greeter/SayHello HTTP/1.1\r\nHost: x\r\n"
-                          b"Content-Type: application/grpc\r\nTE: trailers\r\n"
-                          b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.http1_answered("HTTP/1.1 POST of a gRPC body",
+                            b"POST /helloworld.Greeter/SayHello HTTP/1.1\r\nHost: x\r\n"
+                            b"Content-Type: application/grpc\r\nTE: trailers\r\n"
+                            b"Content-Length: %d\r\n\r\n" % len(body) + body, 415, b"HTTP/2")
 
     def test_http1_upgrade_h2c(self):
-        self.raw_rejected("HTTP/1.1 Upgrade: h2c",
-                          b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
-                          b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+        self.http1_answered("HTTP/1.1 Upgrade: h2c",
+                            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                            b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n", 405)
 
     def test_garbage(self):
         rnd = random.Random(9)
