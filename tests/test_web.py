@@ -11,12 +11,13 @@ import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import unittest
 
 import grpc
 
-from harness import (BUILD_DIR, EXAMPLE_PROTOSET, SOURCE_DIR, TEST_PROTOSET, HostTestCase, pb, rpc,
+from harness import (BUILD_DIR, EXAMPLE_PROTOSET, SOURCE_DIR, TEST_PROTOSET, Host, HostTestCase, pb, rpc,
                      wait_until)
 
 ORIGIN = "https://app.example.com"
@@ -532,6 +533,52 @@ class WebTest(HostTestCase):
             self.assertEqual(lines[0]["error"]["details"], ["hosttest.Item"])
             lines = self.node_call(protocol, fmt, "hosttest.Test/Sleep", {"seconds": 5}, "--timeout-ms", "100")
             self.assertEqual(lines[0]["error"]["code"], "DeadlineExceeded")
+
+
+# SayHello that spends `name` ms of CPU and answers with a name of its worker's Lua state.
+WHICH_WORKER_LUA = """
+local me = tostring({})
+return {
+  service = "helloworld.Greeter",
+  SayHello = function(req)
+    local busy_until = os.clock() + (tonumber(req.name) or 0) / 1000
+    while os.clock() < busy_until do end
+    return { message = me }
+  end,
+}
+"""
+
+
+class WorkersTest(unittest.TestCase):
+    """The door's calls share a loopback connection, which gRPC 1.51 gives, like every
+    connection handed over by its descriptor, to one worker picked at random; a call goes to
+    another worker when that one has no request slot left, its handlers busy. So under load
+    the door's calls reach every worker, as a gRPC client's calls on one connection do."""
+
+    def test_door_calls_reach_both_workers(self):
+        scripts = tempfile.mkdtemp(prefix="web-workers-")
+        self.addCleanup(shutil.rmtree, scripts, True)
+        with open(os.path.join(scripts, "greeter.lua"), "w") as f:
+            f.write(WHICH_WORKER_LUA)
+        with Host(scripts=scripts, workers=2) as host:
+            workers, lock = set(), threading.Lock()
+
+            def client():
+                c = http.client.HTTPConnection("127.0.0.1", host.port, timeout=30)
+                for _ in range(20):
+                    c.request("POST", "/helloworld.Greeter/SayHello", body=b'{"name": "5"}',
+                              headers={"content-type": "application/json"})
+                    message = json.loads(c.getresponse().read())["message"]
+                    with lock:
+                        workers.add(message)
+                c.close()
+
+            threads = [threading.Thread(target=client) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            self.assertEqual(len(workers), 2, workers)
 
 
 def dechunk(body):
