@@ -17,8 +17,8 @@ import unittest
 
 import grpc
 
-from harness import (BUILD_DIR, EXAMPLE_PROTOSET, SOURCE_DIR, TEST_PROTOSET, Host, HostTestCase, pb, rpc,
-                     wait_until)
+from harness import (BUILD_DIR, EXAMPLE_PROTOSET, SOURCE_DIR, TEST_PROTOSET, Host, HostTestCase, make_pki,
+                     pb, rpc, wait_until)
 
 ORIGIN = "https://app.example.com"
 MAX_MESSAGE = 1 << 20
@@ -579,6 +579,19 @@ class WorkersTest(unittest.TestCase):
             for t in threads:
                 t.join(120)
             self.assertEqual(len(workers), 2, workers)
+
+
+class TlsTest(unittest.TestCase):
+    """With TLS gRPC owns the port: HTTP/1.1 is not served, and the host says so once."""
+
+    def test_tls_port_says_http1_is_not_served(self):
+        pki = tempfile.mkdtemp(prefix="web-tls-")
+        self.addCleanup(shutil.rmtree, pki, True)
+        p = make_pki(pki)
+        with Host(workers=1, args=["--tls-cert", p.cert, "--tls-key", p.key]) as host:
+            lines = [l for l in host.output().splitlines() if "HTTP/1.1 clients are not served with TLS" in l]
+            self.assertEqual(len(lines), 1, host.output())
+            self.assertIn("h2c", lines[0])
 
 
 def dechunk(body):
