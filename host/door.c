@@ -5,6 +5,13 @@
 ** thread waits on the door's completion queue and queues each finished batch
 ** for the loop, which it wakes; so every webcall lives on the loop's thread.
 **
+** That queue does not poll. gRPC 1.51 (epoll1) polls every connection from
+** one set, so a thread waiting on a polling queue reads all of them, the
+** clients' too: every call's events would cross from it to a worker (up to a
+** third of h2c's unary throughput, measured). The loopback connections are
+** direct channels, which need no pollset of their own: the threads that poll
+** for gRPC (the workers, or --io-threads) read them with the rest.
+**
 ** A connection reads one request at a time. Once it is whole the connection
 ** stops reading (watching only for the client's hang-up) until the reply is
 ** written: bytes that come meanwhile are a pipelined request, refused by
@@ -29,6 +36,7 @@
 #include "ioloop.h"
 #include "log.h"
 #include "loopback.h"
+#include "pollers.h"
 #include "webcall.h"
 
 #define HEAD_MAX (16 << 10)         /* request line and headers */
@@ -606,7 +614,7 @@ door *door_new(const config *cfg, grpc_server *gs, char *err, size_t errlen) {
   /* The largest body: a message, its 5-byte prefix, in base64 (gRPC-Web's text form). */
   d->body_max = ((size_t)cfg->max_message_bytes + 5 + 2) / 3 * 4 + 64;
   pthread_mutex_init(&d->mu, NULL);
-  d->env.cq = grpc_completion_queue_create_for_next(NULL);
+  d->env.cq = pollers_silent_queue();
   d->cq_running = pthread_create(&d->cq_thread, NULL, run_completions, d) == 0;
   d->thread_running = d->cq_running && pthread_create(&d->thread, NULL, run, d) == 0;
   if (d->thread_running) return d;

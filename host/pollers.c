@@ -17,10 +17,13 @@ void pollers_register(pollers *p, grpc_server *gs, int n) {
   grpc_server_register_completion_queue(gs, p->cq, NULL);
 }
 
-grpc_completion_queue *pollers_worker_queue(const pollers *p) {
-  if (p->n == 0) return grpc_completion_queue_create_for_next(NULL);
+grpc_completion_queue *pollers_silent_queue(void) {
   grpc_completion_queue_attributes attr = {GRPC_CQ_CURRENT_VERSION, GRPC_CQ_NEXT, GRPC_CQ_NON_POLLING, NULL};
   return grpc_completion_queue_create(grpc_completion_queue_factory_lookup(&attr), &attr, NULL);
+}
+
+grpc_completion_queue *pollers_worker_queue(const pollers *p) {
+  return p->n == 0 ? grpc_completion_queue_create_for_next(NULL) : pollers_silent_queue();
 }
 
 static void *run(void *arg) {

@@ -38,6 +38,9 @@ void pollers_register(pollers *p, grpc_server *gs, int n);
 /* A queue for a worker: one that does not poll when p has threads. */
 grpc_completion_queue *pollers_worker_queue(const pollers *p);
 
+/* A queue that does not poll: whoever waits on it gets what others' polling completes. */
+grpc_completion_queue *pollers_silent_queue(void);
+
 /* Starts the threads (after grpc_server_start). -1 if none could start. */
 int pollers_spawn(pollers *p);
 
