@@ -16,39 +16,7 @@
 
 #include <grpc/grpc.h>
 
-#include "config.h"
-#include "loopback.h"
-#include "tag.h"
-#include "webout.h"
-
-typedef struct webcall webcall;
-
-/* A tag of a webcall's batch: the door's completion thread queues it for the door's thread. */
-typedef struct web_tag {
-  tag base;
-  struct web_tag *next;
-  bool ok;
-} web_tag;
-
-/* What every call of the door shares. */
-typedef struct web_env {
-  const config *cfg;
-  grpc_completion_queue *cq;        /* the door's */
-  loopback *loopback;
-  grpc_server *loopback_server;     /* what loopback connects to */
-  size_t live;                      /* calls not yet freed */
-} web_env;
-
-/* A request as the door parsed it: header names lower-case, every string NUL-terminated. */
-typedef struct web_request {
-  const char *path;                 /* "/pkg.Service/Method" */
-  size_t n_headers;
-  const char *const *names;
-  const char *const *values;
-  const char *body;
-  size_t body_len;
-  const char *peer;                 /* the client, as gRPC names peers */
-} web_request;
+#include "webproto.h"
 
 /* Whether content_type is one the door serves (Connect, gRPC-Web). */
 bool webcall_serves(const char *content_type);

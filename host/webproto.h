@@ -1,8 +1,10 @@
 /*
 ** webproto.h
-** Inside a webcall: its state, and what each protocol of the door does with
-** it (webconnect.c: Connect; webgrpcweb.c: gRPC-Web). webcall.c makes the
-** gRPC call and calls the protocol's functions as the call's parts arrive.
+** Inside a webcall: the door's requests and calls, what each protocol does
+** with a call (webconnect.c: Connect; webgrpcweb.c: gRPC-Web), and the helpers
+** they share (webproto.c). webcall.c makes the gRPC call and calls the
+** protocol's functions as the call's parts arrive; the protocols never call
+** webcall.c.
 */
 #ifndef webproto_h
 #define webproto_h
@@ -13,10 +15,40 @@
 #include <grpc/grpc.h>
 
 #include "buf.h"
+#include "config.h"
 #include "loopback.h"
 #include "metadata.h"
 #include "tag.h"
-#include "webcall.h"
+#include "webout.h"
+
+typedef struct webcall webcall;
+
+/* A tag of a webcall's batch: the door's completion thread queues it for the door's thread. */
+typedef struct web_tag {
+  tag base;
+  struct web_tag *next;
+  bool ok;
+} web_tag;
+
+/* What every call of the door shares. */
+typedef struct web_env {
+  const config *cfg;
+  grpc_completion_queue *cq;        /* the door's */
+  loopback *loopback;
+  grpc_server *loopback_server;     /* what loopback connects to */
+  size_t live;                      /* calls not yet freed */
+} web_env;
+
+/* A request as the door parsed it: header names lower-case, every string NUL-terminated. */
+typedef struct web_request {
+  const char *path;                 /* "/pkg.Service/Method" */
+  size_t n_headers;
+  const char *const *names;
+  const char *const *values;
+  const char *body;
+  size_t body_len;
+  const char *peer;                 /* the client, as gRPC names peers */
+} web_request;
 
 typedef struct web_protocol web_protocol;
 
