@@ -17,13 +17,12 @@ import unittest
 
 import grpc
 
-from harness import (BUILD_DIR, EXAMPLE_PROTOSET, SOURCE_DIR, TEST_PROTOSET, Host, HostTestCase, make_pki,
-                     pb, rpc, wait_until)
+from harness import (EXAMPLE_PROTOSET, SOURCE_DIR, TEST_PROTOSET, Host, HostTestCase, make_pki,
+                     pb, rpc)
+from web import install
 
 ORIGIN = "https://app.example.com"
 MAX_MESSAGE = 1 << 20
-NPM_DIR = os.path.join(BUILD_DIR, "web-npm")
-PACKAGE_JSON = os.path.join(SOURCE_DIR, "tests", "web", "package.json")
 CLIENT_JS = os.path.join(SOURCE_DIR, "tests", "web", "client.js")
 
 # A handler that fails with rich details, for the error mappings.
@@ -60,31 +59,6 @@ def unframe(body):
         out.append((flags, body[5:5 + n]))
         body = body[5 + n:]
     return out
-
-
-def npm_clients():
-    """node_modules with buf and connect-node, installed once into the build directory (offline
-    once cached); None, with the reason, when node or npm is missing or the install failed."""
-    if not shutil.which("node") or not shutil.which("npm"):
-        return None, "node or npm not installed"
-    with open(PACKAGE_JSON) as f:
-        wanted = f.read()
-    os.makedirs(NPM_DIR, exist_ok=True)
-    stamp = os.path.join(NPM_DIR, "installed-package.json")
-    if os.path.exists(stamp):
-        with open(stamp) as f:
-            if f.read() == wanted:
-                return os.path.join(NPM_DIR, "node_modules"), None
-    with open(os.path.join(NPM_DIR, "package.json"), "w") as f:
-        f.write(wanted)
-    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefer-offline",
-                        "--cache", os.path.join(NPM_DIR, "npm-cache")], cwd=NPM_DIR,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
-    if r.returncode != 0:
-        return None, "npm install failed:\n" + r.stdout[-2000:]
-    with open(stamp, "w") as f:
-        f.write(wanted)
-    return os.path.join(NPM_DIR, "node_modules"), None
 
 
 class WebTest(HostTestCase):
@@ -486,9 +460,12 @@ class WebTest(HostTestCase):
 
     # --- real clients from npm -------------------------------------------------------------------
     def node_modules(self):
-        modules, why = npm_clients()
+        try:
+            modules = install.npm_clients()
+        except install.InstallFailed as e:
+            self.fail(str(e))
         if modules is None:
-            self.skipTest(why)
+            self.skipTest("node or npm not installed")
         return modules
 
     def buf_curl(self, protocol, path, data):
