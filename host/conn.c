@@ -52,6 +52,7 @@ struct conn {
   conn *next_named;                 /* in its names chain */
   int64_t named_used;               /* when a call last found it by name, under names_mu */
   int64_t looked_junk;              /* its junk and calls when the watch last looked (connwatch.c) */
+  int64_t marked_junk;              /* its junk when the watch of polls marked it, INT64_MAX unknown */
   unsigned looked_calls;
   int fd;                           /* gRPC's descriptor: the calls' peer is "fd:N" */
   int own;                          /* a duplicate, closed with the record: to measure and abort; -1 by name */
@@ -310,6 +311,18 @@ static bool traffic(const conn *c, int64_t *junk, unsigned *calls) {
   uint64_t taken = atomic_load_explicit(&c->taken, memory_order_relaxed);
   *junk = (int64_t)ti.tcpi_bytes_received - (int64_t)(taken + ti.tcpi_bytes_acked / ACKED_PER_ALLOWED);
   return true;
+}
+
+void conn_mark_junk(conn *c) {
+  unsigned calls;
+  if (!traffic(c, &c->marked_junk, &calls)) c->marked_junk = INT64_MAX;
+}
+
+int64_t conn_junk_since_mark(const conn *c) {
+  int64_t junk;
+  unsigned calls;
+  if (c->marked_junk == INT64_MAX || !traffic(c, &junk, &calls)) return 0;
+  return junk - c->marked_junk;
 }
 
 int64_t conn_junk_since_last_look(conn *c, bool *calls_came) {

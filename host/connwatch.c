@@ -14,6 +14,15 @@
 ** aborted. Requests on their way are junk until whole, but gRPC keeps them at
 ** about their size: a client that sends large requests is seldom taken for
 ** one that floods, and only if it did not acknowledge SETTINGS first.
+**
+** And every WATCH_NS, the workers' polls (pollwatch.h): a worker held inside
+** one poll while its thread is busy (running or ready to) is reading a flood that never lets it
+** go (gRPC's read loop), and none of the rules above run on it. Once such a
+** poll has lasted STALL_NS and memory grew by more than messages explain, or
+** it has lasted STALL_MAX_NS, the connection that sent the most junk
+** meanwhile (at least STALL_JUNK_MIN) is aborted. Legitimate traffic is not
+** held that long: every completion ends a poll, a message being read grows
+** memory by its size at most, and what calls take is not junk.
 */
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,6 +34,7 @@
 
 #include "conn.h"
 #include "connwatch.h"
+#include "pollwatch.h"
 #include "timer.h"
 
 #define WATCH_NS 10000000LL
@@ -33,6 +43,17 @@
 #define WINDOW_NS 10000000000LL
 #define GROWTH_PER_JUNK 4.0
 #define JUNK_MIN (16 << 10)
+#define STALL_NS 50000000LL
+#define STALL_MAX_NS 1000000000LL
+#define STALL_JUNK_MIN (64 << 10)
+
+/* What the watch saw of a worker's polls (pollwatch_marks, by index). */
+typedef struct stall {
+  unsigned polls;                   /* the mark's count when last seen */
+  int64_t since;                    /* when the poll was first seen unchanged, 0 when it was not */
+  int64_t busy;                     /* how long the thread had been busy then (pollwatch_busy_ns) */
+  int64_t rss;                      /* the resident memory then */
+} stall;
 
 struct connwatch {
   pthread_t thread;
@@ -42,6 +63,8 @@ struct connwatch {
   int64_t rss_since;                /* when it last looked */
   conn **seen;                      /* conn_all's snapshot */
   size_t cap;
+  stall stalls[POLLWATCH_MAX];
+  int64_t stall_growth;             /* growth in a held poll that messages do not explain */
 };
 
 static int64_t resident_bytes(const connwatch *w) {
@@ -97,6 +120,84 @@ static bool memory_due(connwatch *w, int64_t now) {
   return rss - w->rss_base >= GROWTH_MAX || now - w->rss_since >= WINDOW_NS;
 }
 
+/* The connection that sent the most junk since they were marked, if that is a flood's worth. */
+static conn *most_junk(conn **all, size_t n, int64_t *junk) {
+  conn *top = NULL;
+  *junk = 0;
+  for (size_t i = 0; i < n; i++) {
+    int64_t sent = conn_junk_since_mark(all[i]);
+    if (sent > *junk) {
+      *junk = sent;
+      top = all[i];
+    }
+  }
+  return *junk >= STALL_JUNK_MIN ? top : NULL;
+}
+
+/* How long the thread was busy since the stall began, in ns; 0 when the kernel does not say. */
+static int64_t busy_since(const stall *s, pid_t tid) {
+  int64_t busy = pollwatch_busy_ns(tid);
+  return s->busy >= 0 && busy >= 0 ? busy - s->busy : 0;
+}
+
+/*
+** A worker held in one poll for STALL_NS or more. Its thread idle half the
+** time: it waits, and the stall begins again. Busy, with memory grown past
+** what messages explain or for STALL_MAX_NS: a flood holds it.
+*/
+static void judge_stall(connwatch *w, stall *s, pid_t tid, int64_t now) {
+  int64_t held = now - s->since;
+  if (busy_since(s, tid) * 2 < held) {
+    s->since = 0;
+    return;
+  }
+  if (held < STALL_MAX_NS && resident_bytes(w) - s->rss < w->stall_growth) return;
+  size_t n = conn_all(&w->seen, &w->cap);
+  int64_t junk;
+  conn *culprit = most_junk(w->seen, n, &junk);
+  if (culprit != NULL) {
+    char why[160];
+    snprintf(why, sizeof why, "sent %lld KiB that no call took in %.2f s while a worker was held reading (a flood)",
+             (long long)(junk >> 10), (double)held / 1e9);
+    conn_abort(culprit, why);
+  }
+  for (size_t i = 0; i < n; i++) conn_release(w->seen[i]);
+  s->since = 0;
+}
+
+/*
+** A poll first seen unchanged: its thread's busy time, the memory and every
+** connection's junk, marked. The junk's marks are shared: a later stall's
+** shorten an earlier one's count, which errs only towards sparing.
+*/
+static void begin_stall(connwatch *w, stall *s, pid_t tid, int64_t now) {
+  s->since = now;
+  s->busy = pollwatch_busy_ns(tid);
+  s->rss = resident_bytes(w);
+  size_t n = conn_all(&w->seen, &w->cap);
+  for (size_t i = 0; i < n; i++) {
+    conn_mark_junk(w->seen[i]);
+    conn_release(w->seen[i]);
+  }
+}
+
+static void watch_polls(connwatch *w, int64_t now) {
+  for (size_t i = 0; i < POLLWATCH_MAX; i++) {
+    pollmark *m = &pollwatch_marks[i];
+    stall *s = &w->stalls[i];
+    pid_t tid = atomic_load_explicit(&m->tid, memory_order_relaxed);
+    unsigned polls = atomic_load_explicit(&m->polls, memory_order_relaxed);
+    if (tid == 0 || (polls & 1) == 0 || polls != s->polls) {
+      s->polls = polls;
+      s->since = 0;
+    } else if (s->since == 0) {
+      begin_stall(w, s, tid, now);
+    } else if (now - s->since >= STALL_NS) {
+      judge_stall(w, s, tid, now);
+    }
+  }
+}
+
 static void *run(void *arg) {
   connwatch *w = arg;
   int64_t next_check = 0;
@@ -108,18 +209,20 @@ static void *run(void *arg) {
     for (size_t i = 0; check && i < n; i++) conn_check(w->seen[i]);
     if (look) watch_memory(w, n, now);
     for (size_t i = 0; i < n; i++) conn_release(w->seen[i]);
+    watch_polls(w, now);
     if (check) next_check = now + CHECK_NS;
     nanosleep(&pause, NULL);
   }
   return NULL;
 }
 
-connwatch *connwatch_start(void) {
+connwatch *connwatch_start(int max_message_bytes) {
   connwatch *w = calloc(1, sizeof *w);
   if (w == NULL) return NULL;
   atomic_init(&w->stopping, false);
   w->statm = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   w->rss_base = INT64_MAX;
+  w->stall_growth = GROWTH_MAX + 2 * (int64_t)max_message_bytes;
   if (pthread_create(&w->thread, NULL, run, w) == 0) return w;
   if (w->statm >= 0) close(w->statm);
   free(w);

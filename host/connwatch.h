@@ -11,8 +11,12 @@
 
 typedef struct connwatch connwatch;
 
-/* NULL when the thread cannot start or memory runs out. */
-connwatch *connwatch_start(void);
+/*
+** Watches the connections and the workers' polls; max_message_bytes bounds
+** what reading one message may grow. NULL when the thread cannot start or
+** memory runs out.
+*/
+connwatch *connwatch_start(int max_message_bytes);
 void connwatch_stop(connwatch *w);
 
 #endif

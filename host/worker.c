@@ -12,6 +12,7 @@
 #include "handler.h"
 #include "log.h"
 #include "logbuf.h"
+#include "pollwatch.h"
 #include "tag.h"
 #include "worker.h"
 
@@ -52,19 +53,24 @@ static bool busy(worker *w) {
 
 /*
 ** Log lines held go out when the queue has nothing ready (the poll that finds
-** it empty does not wait) and once the oldest is LOG_FLUSH_NS old.
+** it empty does not wait) and once the oldest is LOG_FLUSH_NS old. The poll
+** is marked for the connection watch (pollwatch.h).
 */
 static grpc_event next_event(worker *w) {
-  if (!logbuf_held()) return grpc_completion_queue_next(w->cq, next_deadline(w), NULL);
-  grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
-  if (ev.type == GRPC_QUEUE_TIMEOUT) logbuf_flush();
-  else logbuf_flush_due();
+  bool lines = logbuf_held();
+  pollmark_flip(w->mark);
+  grpc_event ev = grpc_completion_queue_next(w->cq, lines ? gpr_inf_past(GPR_CLOCK_MONOTONIC) : next_deadline(w),
+                                             NULL);
+  pollmark_flip(w->mark);
+  if (lines && ev.type == GRPC_QUEUE_TIMEOUT) logbuf_flush();
+  else if (lines) logbuf_flush_due();
   return ev;
 }
 
 static void *run(void *arg) {
   worker *w = arg;
   logbuf_thread_begin();
+  w->mark = pollwatch_register();
   lvm_adopt(w->calls.vm);
   call_queue_fill(&w->calls);
   while (busy(w)) {
@@ -74,6 +80,7 @@ static void *run(void *arg) {
     if (timer_next(&w->calls.timers) != INT64_MAX) timer_fire_due(&w->calls.timers, timer_now());
     call_queue_fill(&w->calls);
   }
+  pollwatch_unregister(w->mark);
   logbuf_thread_end();
   return NULL;
 }

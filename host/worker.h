@@ -32,6 +32,7 @@ typedef struct worker {
   atomic_bool stopping;             /* the server is down: end once no call is left */
   pthread_t thread;
   bool running;                     /* the thread was started */
+  struct pollmark *mark;            /* its polls, for the connection watch (pollwatch.h) */
 } worker;
 
 /*

@@ -1,0 +1,43 @@
+/*
+** pollwatch.h
+** Whether a worker is held inside gRPC's polling. gRPC 1.51 reads a
+** connection, on the thread that polled it, for as long as its socket has
+** data: a client that keeps its socket full (streams opened and reset, GOAWAY
+** frames) holds a worker inside grpc_completion_queue_next, where no rule of
+** the host's can run. Each worker marks its polls (a relaxed increment before
+** and after: no clock, no lock); the connection watch (connwatch.c) sees a
+** poll that has not ended for a while on a thread busy all along.
+*/
+#ifndef pollwatch_h
+#define pollwatch_h
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct pollmark {
+  atomic_uint polls;                /* odd while inside a poll */
+  atomic_int tid;                   /* the thread's id, 0 while the mark is free */
+} pollmark;
+
+/* The calling thread's mark, watched from now on; NULL when every mark is taken. */
+pollmark *pollwatch_register(void);
+void pollwatch_unregister(pollmark *m);
+
+static inline void pollmark_flip(pollmark *m) {
+  if (m != NULL) atomic_fetch_add_explicit(&m->polls, 1, memory_order_relaxed);
+}
+
+/* The marks, for the watch: POLLWATCH_MAX of them, free ones with tid 0. */
+#define POLLWATCH_MAX 256
+extern pollmark pollwatch_marks[POLLWATCH_MAX];
+
+/*
+** How long thread tid has been busy, in ns: on a CPU, or ready and waiting
+** for one (a loaded machine must not hide a busy thread); -1 when the kernel
+** does not say (no schedstat).
+*/
+int64_t pollwatch_busy_ns(pid_t tid);
+
+#endif
