@@ -300,7 +300,11 @@ class ListenerTest(unittest.TestCase):
                 host.wait_log(lambda l, o=option: "connection refused" in l and o in l)
                 for sock in held:
                     sock.close()
-                stub = pb.helloworld_grpc.GreeterStub(host.channel(own_connection=True))
+                try:
+                    channel = host.channel(own_connection=True)
+                except grpc.FutureTimeoutError:
+                    self.fail("no connection once the held ones closed; the host's output:\n" + host.output())
+                stub = pb.helloworld_grpc.GreeterStub(channel)
                 resp, code, details, _ = rpc(stub.SayHello, pb.helloworld.HelloRequest(name="x"))
                 self.assertEqual(code, grpc.StatusCode.OK, details)
 
