@@ -52,7 +52,9 @@ struct conn {
   conn *next_named;                 /* in its names chain */
   int64_t named_used;               /* when a call last found it by name, under names_mu */
   int64_t looked_junk;              /* its junk and calls when the watch last looked (connwatch.c) */
-  int64_t marked_junk;              /* its junk when the watch of polls marked it, INT64_MAX unknown */
+  int64_t marked_received;          /* what it had sent and its junk when the watch of polls */
+  int64_t marked_junk;              /* last marked it (connwatch.c) */
+  bool marked;                      /* false when the kernel could not tell then */
   unsigned looked_calls;
   int fd;                           /* gRPC's descriptor: the calls' peer is "fd:N" */
   int own;                          /* a duplicate, closed with the record: to measure and abort; -1 by name */
@@ -141,6 +143,7 @@ conn *conn_open(int fd, const struct sockaddr *sa) {
   pthread_mutex_init(&c->mu, NULL);
   c->tokens = RESET_BURST;
   c->refilled = timer_now();
+  c->marked = true;                 /* at nothing sent: a stall that began before it counts all of it */
   pthread_mutex_lock(&table_mu);
   bool room = table_reserve(fd) == 0;
   conn *stale = room ? table[fd] : NULL;
@@ -300,36 +303,39 @@ static bool tcp_info_of(const conn *c, struct tcp_info *ti) {
 }
 
 /*
-** What c has sent beyond what its calls took, headers, messages and window
-** updates allowed for, in *junk (negative while calls took more), and how many
-** calls came, in *calls. false when the kernel cannot tell, or c was aborted.
+** What c has sent, in *received; beyond what its calls took, headers,
+** messages and window updates allowed for, in *junk (negative while calls
+** took more); and how many calls came, in *calls. false when the kernel
+** cannot tell, or c was aborted.
 */
-static bool traffic(const conn *c, int64_t *junk, unsigned *calls) {
+static bool traffic(const conn *c, int64_t *received, int64_t *junk, unsigned *calls) {
   struct tcp_info ti;
   if (atomic_load_explicit(&c->aborted, memory_order_relaxed) || !tcp_info_of(c, &ti)) return false;
   *calls = atomic_load_explicit(&c->calls, memory_order_relaxed);
   uint64_t taken = atomic_load_explicit(&c->taken, memory_order_relaxed);
-  *junk = (int64_t)ti.tcpi_bytes_received - (int64_t)(taken + ti.tcpi_bytes_acked / ACKED_PER_ALLOWED);
+  *received = (int64_t)ti.tcpi_bytes_received;
+  *junk = *received - (int64_t)(taken + ti.tcpi_bytes_acked / ACKED_PER_ALLOWED);
   return true;
 }
 
-void conn_mark_junk(conn *c) {
+void conn_mark(conn *c) {
   unsigned calls;
-  if (!traffic(c, &c->marked_junk, &calls)) c->marked_junk = INT64_MAX;
+  c->marked = traffic(c, &c->marked_received, &c->marked_junk, &calls);
 }
 
-int64_t conn_junk_since_mark(const conn *c) {
-  int64_t junk;
+bool conn_since_mark(const conn *c, int64_t *received, int64_t *junk) {
   unsigned calls;
-  if (c->marked_junk == INT64_MAX || !traffic(c, &junk, &calls)) return 0;
-  return junk - c->marked_junk;
+  if (!c->marked || !traffic(c, received, junk, &calls)) return false;
+  *received -= c->marked_received;
+  *junk -= c->marked_junk;
+  return true;
 }
 
 int64_t conn_junk_since_last_look(conn *c, bool *calls_came) {
-  int64_t junk;
+  int64_t received, junk;
   unsigned calls;
   *calls_came = true;
-  if (!traffic(c, &junk, &calls)) return 0;
+  if (!traffic(c, &received, &junk, &calls)) return 0;
   int64_t grown = junk - c->looked_junk;
   *calls_came = calls != c->looked_calls;
   c->looked_junk = junk;
@@ -338,9 +344,9 @@ int64_t conn_junk_since_last_look(conn *c, bool *calls_came) {
 }
 
 void conn_check(conn *c) {
-  int64_t junk;
+  int64_t received, junk;
   unsigned calls;
-  if (!traffic(c, &junk, &calls) || junk <= EXCESS_MAX) return;
+  if (!traffic(c, &received, &junk, &calls) || junk <= EXCESS_MAX) return;
   char why[160];
   snprintf(why, sizeof why, "sent %lld MiB that no call took (frames without a call: a flood, or headers far over the limit)",
            (long long)(junk >> 20));

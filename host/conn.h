@@ -89,11 +89,12 @@ size_t conn_all(conn ***all, size_t *cap);
 int64_t conn_junk_since_last_look(conn *c, bool *calls_came);
 
 /*
-** For one watching thread: marks c's junk (what it sent that no call took);
-** then how much came since (0 when the kernel cannot tell, or c was aborted).
+** For one watching thread: marks what c has sent and its junk (what no call
+** took); then what came of each since, false when the kernel cannot tell or
+** c was aborted.
 */
-void conn_mark_junk(conn *c);
-int64_t conn_junk_since_mark(const conn *c);
+void conn_mark(conn *c);
+bool conn_since_mark(const conn *c, int64_t *received, int64_t *junk);
 
 /* Whether c was marked conn_unacknowledged. */
 bool conn_acknowledged(const conn *c);

@@ -16,13 +16,10 @@
 ** one that floods, and only if it did not acknowledge SETTINGS first.
 **
 ** And every WATCH_NS, the workers' polls (pollwatch.h): a worker held inside
-** one poll while its thread is busy (running or ready to) is reading a flood that never lets it
-** go (gRPC's read loop), and none of the rules above run on it. Once such a
-** poll has lasted STALL_NS and memory grew by more than messages explain, or
-** it has lasted STALL_MAX_NS, the connection that sent the most junk
-** meanwhile (at least STALL_JUNK_MIN) is aborted. Legitimate traffic is not
-** held that long: every completion ends a poll, a message being read grows
-** memory by its size at most, and what calls take is not junk.
+** one poll while its thread is busy (running or ready to) may be reading a
+** flood that never lets it go (gRPC's read loop), where none of the rules
+** above run. judge_stall says when it is; then the connection that sent the
+** most junk meanwhile (at least STALL_JUNK_MIN) is aborted.
 */
 #include <fcntl.h>
 #include <pthread.h>
@@ -64,7 +61,6 @@ struct connwatch {
   conn **seen;                      /* conn_all's snapshot */
   size_t cap;
   stall stalls[POLLWATCH_MAX];
-  int64_t stall_growth;             /* growth in a held poll that messages do not explain */
 };
 
 static int64_t resident_bytes(const connwatch *w) {
@@ -120,18 +116,21 @@ static bool memory_due(connwatch *w, int64_t now) {
   return rss - w->rss_base >= GROWTH_MAX || now - w->rss_since >= WINDOW_NS;
 }
 
-/* The connection that sent the most junk since they were marked, if that is a flood's worth. */
-static conn *most_junk(conn **all, size_t n, int64_t *junk) {
+/* What every connection sent since they were marked, and the one that sent the most junk. */
+static conn *since_mark(conn **all, size_t n, int64_t *received, int64_t *junk) {
   conn *top = NULL;
+  *received = 0;
   *junk = 0;
   for (size_t i = 0; i < n; i++) {
-    int64_t sent = conn_junk_since_mark(all[i]);
-    if (sent > *junk) {
-      *junk = sent;
+    int64_t r, j;
+    if (!conn_since_mark(all[i], &r, &j)) continue;
+    *received += r;
+    if (j > *junk) {
+      *junk = j;
       top = all[i];
     }
   }
-  return *junk >= STALL_JUNK_MIN ? top : NULL;
+  return top;
 }
 
 /* How long the thread was busy since the stall began, in ns; 0 when the kernel does not say. */
@@ -142,33 +141,39 @@ static int64_t busy_since(const stall *s, pid_t tid) {
 
 /*
 ** A worker held in one poll for STALL_NS or more. Its thread idle half the
-** time: it waits, and the stall begins again. Busy, with memory grown past
-** what messages explain or for STALL_MAX_NS: a flood holds it.
+** time: it waits, and the stall begins again. Busy, it is reading a flood if
+** what came meanwhile was mostly junk, and memory grew GROWTH_PER_JUNK times
+** as much (GROWTH_MAX at least: streams opened and reset cost that), or, after
+** STALL_MAX_NS, kept less than a GROWTH_PER_JUNK-th of it (frames nothing
+** keeps). Requests on their way grow memory by about their size.
 */
 static void judge_stall(connwatch *w, stall *s, pid_t tid, int64_t now) {
-  int64_t held = now - s->since;
-  if (busy_since(s, tid) * 2 < held) {
+  int64_t held = now - s->since, rss = resident_bytes(w);
+  if (busy_since(s, tid) * 2 < held || rss < 0 || s->rss < 0) {
     s->since = 0;
     return;
   }
-  if (held < STALL_MAX_NS && resident_bytes(w) - s->rss < w->stall_growth) return;
+  int64_t grown = rss - s->rss, received, junk;
   size_t n = conn_all(&w->seen, &w->cap);
-  int64_t junk;
-  conn *culprit = most_junk(w->seen, n, &junk);
-  if (culprit != NULL) {
+  conn *top = since_mark(w->seen, n, &received, &junk);
+  bool flood = top != NULL && junk >= STALL_JUNK_MIN && junk * 2 >= received;
+  bool amplified = grown >= GROWTH_MAX && (double)grown >= GROWTH_PER_JUNK * (double)received;
+  bool unkept = held >= STALL_MAX_NS && (double)grown * GROWTH_PER_JUNK < (double)received;
+  bool ended = flood && (amplified || unkept);
+  if (ended) {
     char why[160];
     snprintf(why, sizeof why, "sent %lld KiB that no call took in %.2f s while a worker was held reading (a flood)",
              (long long)(junk >> 10), (double)held / 1e9);
-    conn_abort(culprit, why);
+    conn_abort(top, why);
   }
+  if (ended || held >= STALL_MAX_NS) s->since = 0;
   for (size_t i = 0; i < n; i++) conn_release(w->seen[i]);
-  s->since = 0;
 }
 
 /*
 ** A poll first seen unchanged: its thread's busy time, the memory and every
-** connection's junk, marked. The junk's marks are shared: a later stall's
-** shorten an earlier one's count, which errs only towards sparing.
+** connection's traffic, marked. The marks are shared: a later stall's shorten
+** an earlier one's count, which errs only towards sparing.
 */
 static void begin_stall(connwatch *w, stall *s, pid_t tid, int64_t now) {
   s->since = now;
@@ -176,7 +181,7 @@ static void begin_stall(connwatch *w, stall *s, pid_t tid, int64_t now) {
   s->rss = resident_bytes(w);
   size_t n = conn_all(&w->seen, &w->cap);
   for (size_t i = 0; i < n; i++) {
-    conn_mark_junk(w->seen[i]);
+    conn_mark(w->seen[i]);
     conn_release(w->seen[i]);
   }
 }
@@ -216,13 +221,12 @@ static void *run(void *arg) {
   return NULL;
 }
 
-connwatch *connwatch_start(int max_message_bytes) {
+connwatch *connwatch_start(void) {
   connwatch *w = calloc(1, sizeof *w);
   if (w == NULL) return NULL;
   atomic_init(&w->stopping, false);
   w->statm = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   w->rss_base = INT64_MAX;
-  w->stall_growth = GROWTH_MAX + 2 * (int64_t)max_message_bytes;
   if (pthread_create(&w->thread, NULL, run, w) == 0) return w;
   if (w->statm >= 0) close(w->statm);
   free(w);

@@ -11,12 +11,8 @@
 
 typedef struct connwatch connwatch;
 
-/*
-** Watches the connections and the workers' polls; max_message_bytes bounds
-** what reading one message may grow. NULL when the thread cannot start or
-** memory runs out.
-*/
-connwatch *connwatch_start(int max_message_bytes);
+/* NULL when the thread cannot start or memory runs out. */
+connwatch *connwatch_start(void);
 void connwatch_stop(connwatch *w);
 
 #endif

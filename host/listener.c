@@ -78,7 +78,6 @@ struct listener {
   int port;
   int max_connections;
   int max_per_peer;                 /* 0: no limit */
-  int max_message_bytes;            /* for the watch */
   char over_total[64], over_peer[64];   /* why a connection over a limit was refused */
   grpc_server *gs;
   door *door;                       /* serves the connections that are not HTTP/2 */
@@ -432,7 +431,6 @@ listener *listener_open(const config *cfg, char *err, size_t errlen) {
   }
   l->max_connections = cfg->max_connections;
   l->max_per_peer = cfg->max_connections_per_peer;
-  l->max_message_bytes = cfg->max_message_bytes;
   snprintf(l->over_total, sizeof l->over_total, "over --max-connections %d", l->max_connections);
   snprintf(l->over_peer, sizeof l->over_peer, "over --max-connections-per-peer %d", l->max_per_peer);
   return l;
@@ -445,7 +443,7 @@ int listener_start(listener *l, grpc_server *gs, door *d) {
   l->door = d;
   l->creds = grpc_insecure_server_credentials_create();
   atomic_store(&l->accepting, true);
-  l->watch = connwatch_start(l->max_message_bytes);
+  l->watch = connwatch_start();
   l->running = l->watch != NULL && pthread_create(&l->thread, NULL, run, l) == 0;
   return l->running ? 0 : -1;
 }
