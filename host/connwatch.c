@@ -46,9 +46,13 @@
 
 /* What the watch saw of a worker's polls (pollwatch_marks, by index). */
 typedef struct stall {
+  pid_t tid;                        /* the thread, and its schedstat (pollwatch_open_busy) */
+  int busy_fd;
   unsigned polls;                   /* the mark's count when last seen */
-  int64_t since;                    /* when the poll was first seen unchanged, 0 when it was not */
-  int64_t busy;                     /* how long the thread had been busy then (pollwatch_busy_ns) */
+  int64_t seen;                     /* when that was */
+  int64_t seen_busy;                /* how long the thread had been busy then (pollwatch_busy_ns) */
+  int64_t since;                    /* when a busy thread's poll was first seen unchanged, or 0 */
+  int64_t busy;                     /* its busy time then */
   int64_t rss;                      /* the resident memory then */
 } stall;
 
@@ -133,23 +137,22 @@ static conn *since_mark(conn **all, size_t n, int64_t *received, int64_t *junk) 
   return top;
 }
 
-/* How long the thread was busy since the stall began, in ns; 0 when the kernel does not say. */
-static int64_t busy_since(const stall *s, pid_t tid) {
-  int64_t busy = pollwatch_busy_ns(tid);
-  return s->busy >= 0 && busy >= 0 ? busy - s->busy : 0;
+/* Whether a thread busy for busy ns at now was busy at least half the time since then. */
+static bool busy_half(int64_t busy, int64_t then_busy, int64_t now, int64_t then) {
+  return busy >= 0 && then_busy >= 0 && (busy - then_busy) * 2 >= now - then;
 }
 
 /*
 ** A worker held in one poll for STALL_NS or more. Its thread idle half the
-** time: it waits, and the stall begins again. Busy, it is reading a flood if
-** what came meanwhile was mostly junk, and memory grew GROWTH_PER_JUNK times
-** as much (GROWTH_MAX at least: streams opened and reset cost that), or, after
+** time: it waits, and the stall is over. Busy, it is reading a flood if what
+** came meanwhile was mostly junk, and memory grew GROWTH_PER_JUNK times as
+** much (GROWTH_MAX at least: streams opened and reset cost that), or, after
 ** STALL_MAX_NS, kept less than a GROWTH_PER_JUNK-th of it (frames nothing
 ** keeps). Requests on their way grow memory by about their size.
 */
-static void judge_stall(connwatch *w, stall *s, pid_t tid, int64_t now) {
+static void judge_stall(connwatch *w, stall *s, int64_t busy, int64_t now) {
   int64_t held = now - s->since, rss = resident_bytes(w);
-  if (busy_since(s, tid) * 2 < held || rss < 0 || s->rss < 0) {
+  if (!busy_half(busy, s->busy, now, s->since) || rss < 0 || s->rss < 0) {
     s->since = 0;
     return;
   }
@@ -171,13 +174,13 @@ static void judge_stall(connwatch *w, stall *s, pid_t tid, int64_t now) {
 }
 
 /*
-** A poll first seen unchanged: its thread's busy time, the memory and every
-** connection's traffic, marked. The marks are shared: a later stall's shorten
-** an earlier one's count, which errs only towards sparing.
+** A busy thread's poll first seen unchanged: its busy time, the memory and
+** every connection's traffic, marked. The marks are shared: a later stall's
+** shorten an earlier one's count, which errs only towards sparing.
 */
-static void begin_stall(connwatch *w, stall *s, pid_t tid, int64_t now) {
+static void begin_stall(connwatch *w, stall *s, int64_t busy, int64_t now) {
   s->since = now;
-  s->busy = pollwatch_busy_ns(tid);
+  s->busy = busy;
   s->rss = resident_bytes(w);
   size_t n = conn_all(&w->seen, &w->cap);
   for (size_t i = 0; i < n; i++) {
@@ -186,20 +189,29 @@ static void begin_stall(connwatch *w, stall *s, pid_t tid, int64_t now) {
   }
 }
 
+/* A mark taken by another thread, or freed (tid 0): the watch starts over with it. */
+static void follow(stall *s, pid_t tid) {
+  if (s->tid != 0 && s->busy_fd >= 0) close(s->busy_fd);
+  *s = (stall){.tid = tid, .busy_fd = tid != 0 ? pollwatch_open_busy(tid) : -1};
+}
+
+/* Each worker's poll: one that lasts on a thread busy since the last look is a stall. */
 static void watch_polls(connwatch *w, int64_t now) {
   for (size_t i = 0; i < POLLWATCH_MAX; i++) {
     pollmark *m = &pollwatch_marks[i];
     stall *s = &w->stalls[i];
     pid_t tid = atomic_load_explicit(&m->tid, memory_order_relaxed);
+    if (tid != s->tid) follow(s, tid);
+    if (tid == 0) continue;
     unsigned polls = atomic_load_explicit(&m->polls, memory_order_relaxed);
-    if (tid == 0 || (polls & 1) == 0 || polls != s->polls) {
-      s->polls = polls;
-      s->since = 0;
-    } else if (s->since == 0) {
-      begin_stall(w, s, tid, now);
-    } else if (now - s->since >= STALL_NS) {
-      judge_stall(w, s, tid, now);
-    }
+    int64_t busy = pollwatch_busy_ns(s->busy_fd);
+    bool held = (polls & 1) && polls == s->polls;
+    if (!held) s->since = 0;
+    else if (s->since == 0 && busy_half(busy, s->seen_busy, now, s->seen)) begin_stall(w, s, busy, now);
+    else if (s->since != 0 && now - s->since >= STALL_NS) judge_stall(w, s, busy, now);
+    s->polls = polls;
+    s->seen = now;
+    s->seen_busy = busy;
   }
 }
 
@@ -237,6 +249,7 @@ void connwatch_stop(connwatch *w) {
   atomic_store(&w->stopping, true);
   pthread_join(w->thread, NULL);
   if (w->statm >= 0) close(w->statm);
+  for (size_t i = 0; i < POLLWATCH_MAX; i++) follow(&w->stalls[i], 0);
   free(w->seen);
   free(w);
 }

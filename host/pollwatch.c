@@ -24,13 +24,15 @@ void pollwatch_unregister(pollmark *m) {
   if (m != NULL) atomic_store(&m->tid, 0);
 }
 
-int64_t pollwatch_busy_ns(pid_t tid) {
-  char path[64], text[128];
+int pollwatch_open_busy(pid_t tid) {
+  char path[64];
   snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", (int)tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, text, sizeof text - 1);
-  close(fd);
+  return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+int64_t pollwatch_busy_ns(int fd) {
+  char text[128];
+  ssize_t n = fd >= 0 ? pread(fd, text, sizeof text - 1, 0) : -1;
   if (n <= 0) return -1;
   text[n] = '\0';
   long long on_cpu, waiting;

@@ -34,10 +34,12 @@ static inline void pollmark_flip(pollmark *m) {
 extern pollmark pollwatch_marks[POLLWATCH_MAX];
 
 /*
-** How long thread tid has been busy, in ns: on a CPU, or ready and waiting
-** for one (a loaded machine must not hide a busy thread); -1 when the kernel
-** does not say (no schedstat).
+** How long a thread has been busy, in ns: on a CPU, or ready and waiting for
+** one (a loaded machine must not hide a busy thread). fd is what
+** pollwatch_open_busy(tid) gave, -1 when the kernel keeps no schedstat; then
+** the busy time is -1 too.
 */
-int64_t pollwatch_busy_ns(pid_t tid);
+int pollwatch_open_busy(pid_t tid);
+int64_t pollwatch_busy_ns(int fd);
 
 #endif
