@@ -56,6 +56,8 @@ struct conn {
   int64_t marked_junk;              /* last marked it (connwatch.c) */
   bool marked;                      /* false when the kernel could not tell then */
   unsigned looked_calls;
+  unsigned checked_calls;           /* its calls when conn_check last ran, and whether it was */
+  bool over;                        /* past EXCESS_MAX then with no call coming */
   int fd;                           /* gRPC's descriptor: the calls' peer is "fd:N" */
   int own;                          /* a duplicate, closed with the record: to measure and abort; -1 by name */
   char peer[64];
@@ -346,7 +348,16 @@ int64_t conn_junk_since_last_look(conn *c, bool *calls_came) {
 void conn_check(conn *c) {
   int64_t received, junk;
   unsigned calls;
-  if (!traffic(c, &received, &junk, &calls) || junk <= EXCESS_MAX) return;
+  if (!traffic(c, &received, &junk, &calls)) return;
+  /*
+  ** Requests on their way are junk until whole: a burst of large ones may be
+  ** past the limit until the workers catch up, and then calls come. So it
+  ** must stay past with no call coming for two checks in a row.
+  */
+  bool over = junk > EXCESS_MAX && calls == c->checked_calls, was_over = c->over;
+  c->checked_calls = calls;
+  c->over = over;
+  if (!over || !was_over) return;
   char why[160];
   snprintf(why, sizeof why, "sent %lld MiB that no call took (frames without a call: a flood, or headers far over the limit)",
            (long long)(junk >> 20));

@@ -99,7 +99,10 @@ bool conn_since_mark(const conn *c, int64_t *received, int64_t *junk);
 /* Whether c was marked conn_unacknowledged. */
 bool conn_acknowledged(const conn *c);
 
-/* Aborts c when its junk is past what requests on their way could be. */
+/*
+** Aborts c when its junk stays past what requests on their way could be,
+** with no call coming from it, for two checks. For one watching thread.
+*/
 void conn_check(conn *c);
 
 /* Ends c at once (the client sees a reset), logging why with its peer. Only the first call counts. */
