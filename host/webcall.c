@@ -177,6 +177,7 @@ static void free_call(webcall *w) {
   grpc_slice_unref(w->details);
   buf_free(&w->scratch);
   buf_free(&w->packed);
+  buf_free(&w->zipped);
   w->env->live--;
   free(w);
 }

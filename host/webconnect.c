@@ -12,7 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "gzip.h"
 #include "jsontext.h"
 #include "webproto.h"
 #include "wire.h"
@@ -144,7 +143,7 @@ static grpc_status_code take_unary(webcall *w, const web_request *r, const char 
   const char *encoding = web_find_header(r, "content-encoding");
   *msg = r->body;
   *len = r->body_len;
-  w->gzip_replies = w->env->cfg->compress_min_bytes > 0 && web_accepts_gzip(web_find_header(r, "accept-encoding"));
+  web_gzip_replies(w, r, "accept-encoding");
   if (version != NULL && strcmp(version, "1") != 0) {
     snprintf(err, errlen, "connect-protocol-version: '%.16s' is not 1", version);
     return GRPC_STATUS_INVALID_ARGUMENT;
@@ -153,16 +152,6 @@ static grpc_status_code take_unary(webcall *w, const web_request *r, const char 
   if (strcasecmp(encoding, "gzip") == 0) return web_inflate(w, msg, len, err, errlen);
   snprintf(err, errlen, "content-encoding: '%.32s' is not supported; gzip and identity are", encoding);
   return GRPC_STATUS_UNIMPLEMENTED;
-}
-
-/* The reply in one piece, gzip-compressed when the client takes it and it is large enough. */
-static bool compress_reply(webcall *w, const char **data, size_t *len) {
-  if (!w->gzip_replies || *len < (size_t)w->env->cfg->compress_min_bytes) return false;
-  w->packed.len = 0;
-  if (gzip_deflate(*data, *len, &w->packed) != GZIP_OK) return false;
-  *data = w->packed.data;
-  *len = w->packed.len;
-  return true;
 }
 
 static void end_unary(webcall *w) {
@@ -177,7 +166,7 @@ static void end_unary(webcall *w) {
     data = w->packed.data;
     len = w->packed.len;
   }
-  bool gzip = ok && compress_reply(w, &data, &len);
+  bool gzip = ok && web_compress(w, &data, &len);
   web_status(o, codes[code_index(w->code)].http);
   if (!ok || w->json) web_header(o, "content-type", "application/json", 16);
   else web_header(o, "content-type", "application/proto", 17);
@@ -209,8 +198,7 @@ const web_protocol web_connect = {"connect", false, take_unary, no_head, no_mess
 
 static grpc_status_code take_stream(webcall *w, const web_request *r, const char **msg, size_t *len, char *err,
                                     size_t errlen) {
-  w->gzip_replies = w->env->cfg->compress_min_bytes > 0 &&
-                    web_accepts_gzip(web_find_header(r, "connect-accept-encoding"));
+  web_gzip_replies(w, r, "connect-accept-encoding");
   return web_unframe(w, r, r->body, r->body_len, "connect-content-encoding", msg, len, err, errlen);
 }
 
@@ -226,7 +214,7 @@ static void head_stream(webcall *w) {
 
 static void message_stream(webcall *w, const char *data, size_t len) {
   char prefix[5];
-  bool gzip = compress_reply(w, &data, &len);
+  bool gzip = web_compress(w, &data, &len);
   web_prefix(prefix, gzip ? ENVELOPE_COMPRESSED : 0, len);
   web_body_framed(w->out, prefix, data, len);
 }

@@ -13,6 +13,7 @@
 #include "jsontext.h"
 #include "webproto.h"
 
+#define FRAME_COMPRESSED 0x01
 #define FRAME_TRAILERS 0x80
 
 static grpc_status_code take(webcall *w, const web_request *r, const char **msg, size_t *len, char *err,
@@ -34,6 +35,7 @@ static grpc_status_code take(webcall *w, const web_request *r, const char **msg,
     body = w->packed.data;
     n = (size_t)decoded;
   }
+  web_gzip_replies(w, r, "grpc-accept-encoding");
   return web_unframe(w, r, body, n, "grpc-encoding", msg, len, err, errlen);
 }
 
@@ -45,6 +47,7 @@ static void head(webcall *w) {
     {"application/grpc-web-text+proto", "application/grpc-web-text+json"}};
   const char *type = types[w->text][w->json];
   web_header(o, "content-type", type, strlen(type));
+  if (w->gzip_replies) web_header(o, "grpc-encoding", "gzip", 4);
   web_put_metadata(o, &w->headers, "");
   web_begin_body(o, -1);
 }
@@ -73,7 +76,8 @@ static void put_frame(webcall *w, unsigned flags, const char *data, size_t len) 
 }
 
 static void message(webcall *w, const char *data, size_t len) {
-  put_frame(w, 0, data, len);
+  bool gzip = web_compress(w, &data, &len);
+  put_frame(w, gzip ? FRAME_COMPRESSED : 0, data, len);
 }
 
 /* grpc-message as gRPC sends it: percent-encoded outside printable ASCII. */

@@ -9,7 +9,7 @@
 #include "webout.h"
 
 /* What a browser's script may read of a response besides the safelisted headers (Fetch's CORS rules). */
-#define EXPOSED_ALWAYS "grpc-status, grpc-message, grpc-status-details-bin, connect-content-encoding"
+#define EXPOSED_ALWAYS "grpc-status, grpc-message, grpc-status-details-bin, grpc-encoding, connect-content-encoding"
 
 static void put(web_out *o, const char *p, size_t n) {
   if (buf_put(&o->data, p, n) != BUF_OK) o->broken = true;

@@ -21,7 +21,8 @@ const char *web_find_header(const web_request *r, const char *name) {
   return NULL;
 }
 
-bool web_accepts_gzip(const char *accept) {
+/* Whether the client lists gzip in the value of accept (an Accept-Encoding header). */
+static bool accepts_gzip(const char *accept) {
   for (const char *p = accept; p != NULL && (p = strstr(p, "gzip")) != NULL; p += 4) {
     const char *q = p + 4;
     while (*q == ' ') q++;
@@ -74,6 +75,19 @@ grpc_status_code web_unframe(webcall *w, const web_request *r, const char *body,
   snprintf(err, errlen, "the request is compressed with %s '%.32s'; only gzip is supported", encoding,
            value ? value : "(none)");
   return GRPC_STATUS_UNIMPLEMENTED;
+}
+
+void web_gzip_replies(webcall *w, const web_request *r, const char *accept) {
+  w->gzip_replies = w->env->cfg->compress_min_bytes > 0 && accepts_gzip(web_find_header(r, accept));
+}
+
+bool web_compress(webcall *w, const char **data, size_t *len) {
+  if (!w->gzip_replies || *len < (size_t)w->env->cfg->compress_min_bytes) return false;
+  w->zipped.len = 0;
+  if (gzip_deflate(*data, *len, &w->zipped) != GZIP_OK) return false;
+  *data = w->zipped.data;
+  *len = w->zipped.len;
+  return true;
 }
 
 grpc_status_code web_inflate(webcall *w, const char **data, size_t *len, char *err, size_t errlen) {

@@ -71,7 +71,8 @@ struct webcall {
   grpc_slice details;
   bool headers_in, status_in, replies_over, reading, answered;
   buf scratch;                      /* a message taken whole, or inflated */
-  buf packed;                       /* a body decoded from base64; a reply compressed or framed */
+  buf packed;                       /* a body decoded from base64; an error or a frame, written */
+  buf zipped;                       /* a reply compressed (web_compress) */
 };
 
 /* What a protocol does. The status, once in, is in code and details; trailers in trailers. */
@@ -90,9 +91,6 @@ extern const web_protocol web_connect, web_connect_stream, web_grpc_web;
 
 /* The value of request header name, or NULL. */
 const char *web_find_header(const web_request *r, const char *name);
-
-/* Whether the client lists gzip in the value of accept (an Accept-Encoding header). */
-bool web_accepts_gzip(const char *accept);
 
 /* The 5-byte prefix of Connect's envelopes and gRPC's frames: flags, then the length big-endian. */
 void web_prefix(char prefix[5], unsigned flags, size_t len);
@@ -113,6 +111,16 @@ void web_put_metadata(web_out *o, const grpc_metadata_array *md, const char *pre
 */
 grpc_status_code web_unframe(webcall *w, const web_request *r, const char *body, size_t n, const char *encoding,
                              const char **msg, size_t *len, char *err, size_t errlen);
+
+/* Whether replies are compressed: the request's header accept lists gzip, and --compress-min-bytes is not 0. */
+void web_gzip_replies(webcall *w, const web_request *r, const char *accept);
+
+/*
+** A reply of len bytes at data gzip-compressed into w->zipped, and data and
+** len pointed at it, when the client takes gzip and the reply is
+** --compress-min-bytes or more; false, leaving them, otherwise.
+*/
+bool web_compress(webcall *w, const char **data, size_t *len);
 
 /* Inflates len bytes at data into w->scratch, bounded by --max-message-bytes. */
 grpc_status_code web_inflate(webcall *w, const char **data, size_t *len, char *err, size_t errlen);

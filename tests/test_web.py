@@ -279,7 +279,8 @@ class WebTest(HostTestCase):
             self.assertEqual(end["error"]["code"], "invalid_argument", out)
 
     # --- gRPC-Web ---------------------------------------------------------------------------
-    def grpc_web(self, path, message, text=False, extra=""):
+    def grpc_web_frames(self, path, message, text=False, extra=""):
+        """The reply's head, its message frames as (flags, bytes), and its trailers."""
         body = frame(message)
         ct = "application/grpc-web-text" if text else "application/grpc-web+proto"
         out = self.raw(self.raw_request(path, base64.b64encode(body) if text else body, ct, extra))
@@ -290,7 +291,26 @@ class WebTest(HostTestCase):
         frames = unframe(body)
         trailers = dict(l.split(":", 1) for l in frames[-1][1].decode().split("\r\n") if l)
         self.assertEqual(frames[-1][0], 0x80)
-        return head, [m for f, m in frames[:-1]], trailers
+        return head, frames[:-1], trailers
+
+    def grpc_web(self, path, message, text=False, extra=""):
+        head, frames, trailers = self.grpc_web_frames(path, message, text, extra)
+        return head, [m for f, m in frames], trailers
+
+    def test_grpc_web_gzip_replies(self):
+        text = "compress me " * 200                 # past --compress-min-bytes (1024)
+        req = pb.hosttest.EchoRequest(text=text).SerializeToString()
+        for as_text in (False, True):
+            head, frames, trailers = self.grpc_web_frames("/hosttest.Test/Echo", req, as_text,
+                                                          extra="grpc-accept-encoding: identity, gzip\r\n")
+            self.assertIn(b"grpc-encoding: gzip", head)
+            self.assertEqual(frames[0][0], 0x01)
+            self.assertLess(len(frames[0][1]), len(req))
+            self.assertEqual(pb.hosttest.EchoRequest.FromString(gzip.decompress(frames[0][1])).text, text)
+            self.assertEqual(trailers["grpc-status"], "0")
+        head, frames, _ = self.grpc_web_frames("/hosttest.Test/Echo", req)
+        self.assertNotIn(b"grpc-encoding", head)
+        self.assertEqual(frames[0][0], 0)
 
     def test_grpc_web_binary_and_text(self):
         for text in (False, True):
@@ -411,7 +431,7 @@ class WebTest(HostTestCase):
                                        headers={"origin": ORIGIN}, conn=c)
         self.assertEqual(headers["access-control-allow-origin"], ORIGIN)
         exposed = headers["access-control-expose-headers"]
-        for name in ("grpc-status", "grpc-message", "grpc-status-details-bin", "x-mine"):
+        for name in ("grpc-status", "grpc-message", "grpc-status-details-bin", "grpc-encoding", "x-mine"):
             self.assertIn(name, exposed)
         c.request("OPTIONS", "/helloworld.Greeter/SayHello", headers={
             "origin": "https://evil.example", "access-control-request-method": "POST"})
