@@ -29,8 +29,7 @@
 ** =======================================================
 */
 
-/* Length of the UTF-8 sequence at s (its lead byte is 0x80 or more), 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
+size_t jt_utf8_seq(const unsigned char *s, size_t n) {
   unsigned c = s[0], lo = 0x80, hi = 0xBF;
   size_t need;
   if (c < 0xC2) return 0;                 /* continuation byte, or overlong */
@@ -75,7 +74,7 @@ bool jt_utf8_valid(const char *s, size_t len, size_t *bad) {
       p++;
       continue;
     }
-    if ((n = utf8_seq(p, (size_t)(end - p))) == 0) {
+    if ((n = jt_utf8_seq(p, (size_t)(end - p))) == 0) {
       if (bad) *bad = (size_t)(p - (const unsigned char *)s);
       return false;
     }
@@ -134,7 +133,7 @@ int jt_put_string(buf *b, const char *str, size_t len, size_t *bad) {
       s++;
       continue;
     }
-    if ((n = utf8_seq(s, (size_t)(end - s))) == 0) {
+    if ((n = jt_utf8_seq(s, (size_t)(end - s))) == 0) {
       if (bad) *bad = (size_t)(s - (const unsigned char *)str);
       return JT_BADUTF8;
     }
@@ -547,7 +546,7 @@ static int scan_string(jt_reader *r, const unsigned char **pp, unsigned char **o
       rc = jt_fail(r, (const char *)p, "control character 0x%02x in a string (escape it)", *p);
       break;
     }
-    n = *p < 0x80 ? 1 : utf8_seq(p, (size_t)(end - p));
+    n = *p < 0x80 ? 1 : jt_utf8_seq(p, (size_t)(end - p));
     if (n == 0) {
       rc = jt_fail(r, (const char *)p, "invalid UTF-8 in a string");
       break;

@@ -42,6 +42,9 @@ int jt_put_base64(buf *b, const char *s, size_t len);
 /* The same without the quotes: base64 text for other than JSON (HTTP headers, gRPC-Web's text). */
 int jt_put_base64_bare(buf *b, const char *s, size_t len);
 
+/* Length of the UTF-8 sequence at s, n bytes available (its lead byte is 0x80 or more), 0 when it is not one. */
+size_t jt_utf8_seq(const unsigned char *s, size_t n);
+
 /* Whether len bytes at s are UTF-8 (no surrogates, nothing above U+10FFFF, no overlong form). */
 bool jt_utf8_valid(const char *s, size_t len, size_t *bad);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jsontext.h"
 #include "log.h"
 #include "logbuf.h"
 
@@ -40,22 +41,6 @@ static void put(log_record *r, const char *s, size_t n) {
   r->len += n;
 }
 
-/* The valid UTF-8 sequence at s (n bytes available): its length, or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-  unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-  if (c < 0x80) return 1;
-  if (c < 0xC2 || c > 0xF4) return 0;
-  size_t len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-  if (c == 0xE0) lo = 0xA0;          /* overlong */
-  else if (c == 0xED) hi = 0x9F;     /* surrogates */
-  else if (c == 0xF0) lo = 0x90;     /* overlong */
-  else if (c == 0xF4) hi = 0x8F;     /* past U+10FFFF */
-  if (n < len || s[1] < lo || s[1] > hi) return 0;
-  for (size_t i = 2; i < len; i++)
-    if ((s[i] & 0xC0) != 0x80) return 0;
-  return len;
-}
-
 /*
 ** How each byte may be written, by its low bits: 1, as it is inside quotes (printable ASCII
 ** but '"' and '\\'); 2, bare in logfmt too (none of space, '=' among those).
@@ -79,7 +64,7 @@ static int plain(unsigned char c) {
 static size_t escape(const unsigned char *v, size_t n, char *out, size_t *used) {
   static const char hex[] = "0123456789abcdef";
   unsigned char c = v[0];
-  size_t len = utf8_len(v, n);
+  size_t len = c >= 0x80 ? jt_utf8_seq(v, n) : 1;
   *used = len ? len : 1;
   if (c >= 0x80 && len > 0) {
     memcpy(out, v, len);
