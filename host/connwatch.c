@@ -98,9 +98,9 @@ static int64_t junk_since_last_look(conn **all, size_t n, conn **worst, int64_t 
 }
 
 /* Looks at the connections (a snapshot of n in w->seen) when memory grew, or once a window anyway. */
-static void watch_memory(connwatch *w, size_t n, int64_t now) {
+static void watch_memory(connwatch *w, size_t n, int64_t rss, int64_t now) {
   conn *worst;
-  int64_t rss = resident_bytes(w), grown = rss - w->rss_base;
+  int64_t grown = rss - w->rss_base;
   int64_t most, total = junk_since_last_look(w->seen, n, &worst, &most), since = w->rss_since;
   w->rss_base = rss;
   w->rss_since = now;
@@ -113,8 +113,7 @@ static void watch_memory(connwatch *w, size_t n, int64_t now) {
 }
 
 /* Whether the memory watch should look now: memory grew enough, or its window is over. */
-static bool memory_due(connwatch *w, int64_t now) {
-  int64_t rss = resident_bytes(w);
+static bool memory_due(connwatch *w, int64_t rss, int64_t now) {
   if (rss < 0) return false;
   if (rss < w->rss_base) w->rss_base = rss;
   return rss - w->rss_base >= GROWTH_MAX || now - w->rss_since >= WINDOW_NS;
@@ -150,8 +149,8 @@ static bool busy_half(int64_t busy, int64_t then_busy, int64_t now, int64_t then
 ** STALL_MAX_NS, kept less than a GROWTH_PER_JUNK-th of it (frames nothing
 ** keeps). Requests on their way grow memory by about their size.
 */
-static void judge_stall(connwatch *w, stall *s, int64_t busy, int64_t now) {
-  int64_t held = now - s->since, rss = resident_bytes(w);
+static void judge_stall(connwatch *w, stall *s, int64_t busy, int64_t rss, int64_t now) {
+  int64_t held = now - s->since;
   if (!busy_half(busy, s->busy, now, s->since) || rss < 0 || s->rss < 0) {
     s->since = 0;
     return;
@@ -178,10 +177,10 @@ static void judge_stall(connwatch *w, stall *s, int64_t busy, int64_t now) {
 ** every connection's traffic, marked. The marks are shared: a later stall's
 ** shorten an earlier one's count, which errs only towards sparing.
 */
-static void begin_stall(connwatch *w, stall *s, int64_t busy, int64_t now) {
+static void begin_stall(connwatch *w, stall *s, int64_t busy, int64_t rss, int64_t now) {
   s->since = now;
   s->busy = busy;
-  s->rss = resident_bytes(w);
+  s->rss = rss;
   size_t n = conn_all(&w->seen, &w->cap);
   for (size_t i = 0; i < n; i++) {
     conn_mark(w->seen[i]);
@@ -196,7 +195,7 @@ static void follow(stall *s, pid_t tid) {
 }
 
 /* Each worker's poll: one that lasts on a thread busy since the last look is a stall. */
-static void watch_polls(connwatch *w, int64_t now) {
+static void watch_polls(connwatch *w, int64_t rss, int64_t now) {
   for (size_t i = 0; i < POLLWATCH_MAX; i++) {
     pollmark *m = &pollwatch_marks[i];
     stall *s = &w->stalls[i];
@@ -207,8 +206,8 @@ static void watch_polls(connwatch *w, int64_t now) {
     int64_t busy = pollwatch_busy_ns(s->busy_fd);
     bool held = (polls & 1) && polls == s->polls;
     if (!held) s->since = 0;
-    else if (s->since == 0 && busy_half(busy, s->seen_busy, now, s->seen)) begin_stall(w, s, busy, now);
-    else if (s->since != 0 && now - s->since >= STALL_NS) judge_stall(w, s, busy, now);
+    else if (s->since == 0 && busy_half(busy, s->seen_busy, now, s->seen)) begin_stall(w, s, busy, rss, now);
+    else if (s->since != 0 && now - s->since >= STALL_NS) judge_stall(w, s, busy, rss, now);
     s->polls = polls;
     s->seen = now;
     s->seen_busy = busy;
@@ -220,13 +219,13 @@ static void *run(void *arg) {
   int64_t next_check = 0;
   const struct timespec pause = {0, WATCH_NS};
   while (!atomic_load(&w->stopping)) {
-    int64_t now = timer_now();
-    bool check = now >= next_check, look = memory_due(w, now);
+    int64_t now = timer_now(), rss = resident_bytes(w);
+    bool check = now >= next_check, look = memory_due(w, rss, now);
     size_t n = check || look ? conn_all(&w->seen, &w->cap) : 0;
     for (size_t i = 0; check && i < n; i++) conn_check(w->seen[i]);
-    if (look) watch_memory(w, n, now);
+    if (look) watch_memory(w, n, rss, now);
     for (size_t i = 0; i < n; i++) conn_release(w->seen[i]);
-    watch_polls(w, now);
+    watch_polls(w, rss, now);
     if (check) next_check = now + CHECK_NS;
     nanosleep(&pause, NULL);
   }
