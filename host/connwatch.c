@@ -43,6 +43,8 @@
 #define STALL_NS 50000000LL
 #define STALL_MAX_NS 1000000000LL
 #define STALL_JUNK_MIN (64 << 10)
+/* Streams opened and reset cost about 100 times their bytes; messages on their way, about once. */
+#define STALL_GROWTH_PER_BYTE 32.0
 
 /* What the watch saw of a worker's polls (pollwatch_marks, by index). */
 typedef struct stall {
@@ -144,10 +146,11 @@ static bool busy_half(int64_t busy, int64_t then_busy, int64_t now, int64_t then
 /*
 ** A worker held in one poll for STALL_NS or more. Its thread idle half the
 ** time: it waits, and the stall is over. Busy, it is reading a flood if what
-** came meanwhile was mostly junk, and memory grew GROWTH_PER_JUNK times as
-** much (GROWTH_MAX at least: streams opened and reset cost that), or, after
-** STALL_MAX_NS, kept less than a GROWTH_PER_JUNK-th of it (frames nothing
-** keeps). Requests on their way grow memory by about their size.
+** came meanwhile was mostly junk, and memory grew STALL_GROWTH_PER_BYTE times
+** as much (GROWTH_MAX at least; memory is the whole process's, and the factor
+** leaves room for other workers' handlers), or, after STALL_MAX_NS, kept less
+** than a GROWTH_PER_JUNK-th of it (frames nothing keeps). Requests on their
+** way grow memory by about their size.
 */
 static void judge_stall(connwatch *w, stall *s, int64_t busy, int64_t rss, int64_t now) {
   int64_t held = now - s->since;
@@ -159,7 +162,7 @@ static void judge_stall(connwatch *w, stall *s, int64_t busy, int64_t rss, int64
   size_t n = conn_all(&w->seen, &w->cap);
   conn *top = since_mark(w->seen, n, &received, &junk);
   bool flood = top != NULL && junk >= STALL_JUNK_MIN && junk * 2 >= received;
-  bool amplified = grown >= GROWTH_MAX && (double)grown >= GROWTH_PER_JUNK * (double)received;
+  bool amplified = grown >= GROWTH_MAX && (double)grown >= STALL_GROWTH_PER_BYTE * (double)received;
   bool unkept = held >= STALL_MAX_NS && (double)grown * GROWTH_PER_JUNK < (double)received;
   bool ended = flood && (amplified || unkept);
   if (ended) {
