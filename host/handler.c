@@ -55,7 +55,6 @@ static int new_coroutine(lua_State *L) {
   if (vm->n_idle > 0) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->idle[vm->n_idle - 1]);
     co = lua_tothread(L, -1);
-    lua_settop(co, 0);
     guard_install(co);              /* the guard's hook, as a new thread inherits it */
   } else {
     co = lua_newthread(L);
@@ -77,8 +76,14 @@ static void end_handler(lcall *obj, int status) {
   call *c = obj->call;
   lvm *vm = call_vm(c);
   obj->call = NULL;
-  /* Its pending <close> variables run, as coroutine.close would run them. */
-  int closed = lua_resetthread(obj->co);
+  /*
+  ** A coroutine that returned has closed its variables and unwound: only its
+  ** results are left. Any other has its pending <close> variables run, as
+  ** coroutine.close would run them.
+  */
+  int closed = LUA_OK;
+  if (status == LUA_OK) lua_settop(obj->co, 0);
+  else closed = lua_resetthread(obj->co);
   if (closed != LUA_OK && (status == LUA_OK || status == LUA_YIELD))
     log_line(LOG_ERROR, "a <close> variable of the handler failed", "method", call_method(c)->path,
              "error", lua_isstring(obj->co, -1) ? lua_tostring(obj->co, -1) : "(not a string)", NULL);
