@@ -129,24 +129,49 @@ static int needs_quotes(const unsigned char *v, size_t n) {
 static int put_key(log_record *r, const char *key, size_t need) {
   size_t klen = strlen(key);
   if (klen + 4 + need > room(r)) return 0;
+  char *p = r->text + r->len;
   if (json) {
-    put(r, r->text[r->len - 1] == '{' ? "\"" : ",\"", r->text[r->len - 1] == '{' ? 1 : 2);
-    put(r, key, klen);
-    put(r, "\":", 2);
-  } else {
-    if (r->len > 0) put(r, " ", 1);
-    put(r, key, klen);
-    put(r, "=", 1);
+    if (p[-1] != '{') *p++ = ',';
+    *p++ = '"';
+  } else if (r->len > 0) {
+    *p++ = ' ';
   }
+  memcpy(p, key, klen);
+  p += klen;
+  if (json) *p++ = '"';
+  *p++ = json ? ':' : '=';
+  r->len = (size_t)(p - r->text);
+  return 1;
+}
+
+/* A value that needs no escape, quoted in JSON, bare in logfmt: what the host writes itself. */
+static void put_word(log_record *r, const char *key, const char *value, size_t len) {
+  if (!put_key(r, key, len + 2)) return;
+  if (json) r->text[r->len++] = '"';
+  put(r, value, len);
+  if (json) r->text[r->len++] = '"';
+}
+
+/* v bare after its key, checked as it is copied; false, and nothing written, if it needs quotes. */
+static int put_bare_text(log_record *r, const char *key, const unsigned char *v, size_t len) {
+  size_t start = r->len;
+  if (!put_key(r, key, len)) return needs_quotes(v, len) == 0;  /* a bare value that does not fit is left out */
+  char *p = r->text + r->len;
+  for (size_t i = 0; i < len; i++) {
+    if (!(byte_class[v[i]] & 2)) {
+      r->len = start;
+      return 0;
+    }
+    p[i] = (char)v[i];
+  }
+  r->len += len;
   return 1;
 }
 
 static void put_text(log_record *r, const char *key, const char *value, size_t len, int cut) {
   const unsigned char *v = (const unsigned char *)value;
-  int quoted = json || cut || needs_quotes(v, len);
-  if (!put_key(r, key, quoted ? 2 : len)) return;
-  if (quoted) put_quoted(r, v, len, cut);
-  else put(r, value, len);
+  if (!json && !cut && len > 0 && put_bare_text(r, key, v, len)) return;
+  if (put_key(r, key, 2)) put_quoted(r, v, len, cut);
 }
 
 /* A value written bare in both formats: a number or a boolean. */
@@ -217,34 +242,39 @@ void log_boolean(log_record *r, const char *key, bool value) {
   put_bare(r, key, value ? "true" : "false");
 }
 
-/* 2024-05-01T12:00:00.123Z; the part up to the second is formatted once a second per thread. */
+/*
+** 2024-05-01T12:00:00.123Z, formatted once a millisecond per thread (the part
+** up to the second once a second): a busy worker writes dozens of records in one.
+*/
 static void put_timestamp(log_record *r) {
-  static _Thread_local struct { time_t sec; char text[24]; } cache;
+  static _Thread_local struct { time_t sec; long ms; size_t len; char text[32]; } cache = {.ms = -1};
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
+  long ms = now.tv_nsec / 1000000;
   if (now.tv_sec != cache.sec) {
     struct tm tm;
     gmtime_r(&now.tv_sec, &tm);
-    strftime(cache.text, sizeof cache.text, "%Y-%m-%dT%H:%M:%S", &tm);
+    cache.len = strftime(cache.text, sizeof cache.text, "%Y-%m-%dT%H:%M:%S", &tm);
     cache.sec = now.tv_sec;
+    cache.ms = -1;
   }
-  char ts[32];
-  size_t n = strlen(cache.text);
-  long ms = now.tv_nsec / 1000000;
-  memcpy(ts, cache.text, n);
-  ts[n++] = '.';
-  ts[n++] = (char)('0' + ms / 100);
-  ts[n++] = (char)('0' + ms / 10 % 10);
-  ts[n++] = (char)('0' + ms % 10);
-  ts[n++] = 'Z';
-  put_text(r, "ts", ts, n, 0);
+  if (ms != cache.ms) {
+    char *p = cache.text + cache.len;
+    p[0] = '.';
+    p[1] = (char)('0' + ms / 100);
+    p[2] = (char)('0' + ms / 10 % 10);
+    p[3] = (char)('0' + ms % 10);
+    p[4] = 'Z';
+    cache.ms = ms;
+  }
+  put_word(r, "ts", cache.text, cache.len + 5);
 }
 
 void log_begin(log_record *r, log_level level, const char *msg, size_t len) {
   r->len = 0;
   if (json) put(r, "{", 1);
   put_timestamp(r);
-  put_text(r, "level", level_names[level], strlen(level_names[level]), 0);
+  put_word(r, "level", level_names[level], strlen(level_names[level]));
   log_excerpt(r, "msg", msg, len, MSG_MAX);
 }
 
