@@ -211,7 +211,8 @@ static void call_free(call *c) {
   grpc_slice_unref(c->recv_bytes);
   gpr_free(c->peer);
   free(c->http_peer);
-  grpc_call_details_destroy(&c->details);
+  /* A registered call's details hold a static path and no host: their destroy would release nothing. */
+  if (c->registered == NULL) grpc_call_details_destroy(&c->details);
   grpc_metadata_array_destroy(&c->request_md);
   free(c);
 }

@@ -64,7 +64,10 @@ static void *resize(guard *g, void *ptr, size_t osize, size_t nsize) {
 
 void *guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   guard *g = ud;
-  if (ptr == NULL) osize = 0;       /* then osize only tells the kind of object */
+  if (ptr == NULL) {
+    if (nsize == 0) return NULL;    /* an empty part freed, as a table without an array part has */
+    osize = 0;                      /* osize only tells the kind of object */
+  }
   if (nsize == 0) {
     if (ptr != NULL && osize <= GUARD_SMALL_MAX) small_free(g, ptr, osize);
     else free(ptr);

@@ -25,20 +25,18 @@ static int body_k(lua_State *co, int status, lua_KContext ctx) {
 }
 
 /*
-** What every coroutine runs: [handler call] -> handler(req, call) or handler(call).
-** A copy of the call object stays at the bottom, so it lives as long as the
-** coroutine whatever the handler does with its own.
+** What every coroutine runs: [call handler] -> handler(req, call) or handler(call).
+** The call object stays at the bottom, so it lives as long as the coroutine
+** whatever the handler does with its own copy.
 */
 static int body(lua_State *co) {
   call *c = lcall_current(co)->call;
-  lua_pushvalue(co, 2);
-  lua_insert(co, 1);                /* call handler call */
   int nargs = 1;
   if (method_one_request(call_method(c))) {
-    lcall_push_request(co, c);
-    lua_insert(co, 3);              /* call handler req call */
+    lcall_push_request(co, c);      /* call handler req */
     nargs = 2;
   }
+  lua_pushvalue(co, 1);             /* call handler [req] call */
   lua_callk(co, nargs, 1, 0, body_k);
   return body_k(co, LUA_OK, 0);
 }
@@ -60,8 +58,8 @@ static int new_coroutine(lua_State *L) {
     co = lua_newthread(L);
   }
   lua_pushcfunction(co, body);
-  lvm_push_handler(vm, co, call_method(c));
   lcall *obj = lcall_new(co, co, c);
+  lvm_push_handler(vm, co, call_method(c));
   obj->co_ref = vm->n_idle > 0 ? vm->idle[--vm->n_idle] : luaL_ref(L, LUA_REGISTRYINDEX);
   call_set_handler(c, obj);
   return 0;
