@@ -1,8 +1,10 @@
 /*
 ** guard.c
-** The hook runs every GUARD_COUNT instructions and reads the clock; once it
-** stops a handler it fires at every instruction, so a script's pcall cannot
-** swallow the stop (as Redis does with its script kill).
+** Lua runs unhooked: the watch (guardwatch.h) sets the hook on a slice that
+** runs past its due time. The coroutines a script makes, which the watch
+** cannot see, carry a hook that runs every GUARD_COUNT instructions and reads
+** the clock. Once the hook stops a handler it fires at every instruction, so a
+** script's pcall cannot swallow the stop (as Redis does with its script kill).
 */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <lauxlib.h>
 
 #include "guard.h"
+#include "guardwatch.h"
 #include "lstatus.h"
 #include "timer.h"
 
@@ -96,17 +99,6 @@ guard *guard_of(lua_State *L) {
   return ud;
 }
 
-void guard_begin(guard *g, int64_t deadline, grpc_status_code *stop) {
-  g->deadline = deadline;
-  g->stop = stop;
-  g->slice_started = timer_now();
-}
-
-void guard_end(guard *g) {
-  g->stop = NULL;
-  g->slice_started = 0;
-}
-
 /* Stops the running handler at once, and again at every instruction until it has unwound. */
 static void stop(lua_State *L, guard *g, grpc_status_code code) {
   lua_sethook(L, lua_gethook(L), LUA_MASKCOUNT, 1);
@@ -120,15 +112,60 @@ static void hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   guard *g = guard_of(L);
   if (g->stop != NULL && *g->stop != GRPC_STATUS_OK) stop(L, g, *g->stop);
-  if (g->slice_started == 0) return;
-  int64_t now = timer_now();
-  if (g->stop != NULL && now >= g->deadline) stop(L, g, GRPC_STATUS_DEADLINE_EXCEEDED);
-  if (g->slice_limit == 0 || now - g->slice_started <= g->slice_limit) return;
-  if (g->stop != NULL) stop(L, g, GRPC_STATUS_RESOURCE_EXHAUSTED);
-  lua_sethook(L, hook, LUA_MASKCOUNT, 1);   /* the state is discarded: no pcall may outlast this */
-  luaL_error(L, "the script ran longer than --max-cpu-ms while loading");
+  if (g->slice_started != 0) {
+    int64_t now = timer_now();
+    if (g->stop != NULL && now >= g->deadline) stop(L, g, GRPC_STATUS_DEADLINE_EXCEEDED);
+    if (g->slice_limit != 0 && now - g->slice_started > g->slice_limit) {
+      if (g->stop != NULL) stop(L, g, GRPC_STATUS_RESOURCE_EXHAUSTED);
+      lua_sethook(L, hook, LUA_MASKCOUNT, 1);   /* the state is discarded: no pcall may outlast this */
+      luaL_error(L, "the script ran longer than --max-cpu-ms while loading");
+    }
+  }
+  /* Nothing to stop, after a signal that came as a slice ended: its thread runs on unhooked, a script's coroutine counts again. */
+  if (lua_gethookcount(L) == 1) {
+    if (L == guardwatch_running()) lua_sethook(L, NULL, 0, 0);
+    else lua_sethook(L, hook, LUA_MASKCOUNT, GUARD_COUNT);
+  }
 }
 
-void guard_install(lua_State *L) {
+void guard_begin(guard *g, lua_State *L, int64_t deadline, grpc_status_code *stop) {
+  g->deadline = deadline;
+  g->stop = stop;
+  g->slice_started = timer_now();
+  int64_t due = g->slice_limit != 0 ? g->slice_started + g->slice_limit : INT64_MAX;
+  if (stop != NULL && deadline < due) due = deadline;
+  /* Without the watch, the slice counts its own instructions. */
+  if (guardwatch_begin(L, due, hook) != 0) lua_sethook(L, hook, LUA_MASKCOUNT, GUARD_COUNT);
+}
+
+void guard_end(guard *g) {
+  guardwatch_end();
+  g->stop = NULL;
+  g->slice_started = 0;
+}
+
+/*
+** coroutine.create and coroutine.wrap: a new thread takes its creator's hook,
+** so the creator wears the counting one while the original makes the thread.
+*/
+static int counted_from_birth(lua_State *L) {
+  lua_Hook h = lua_gethook(L);
+  int mask = lua_gethookmask(L), count = lua_gethookcount(L);
   lua_sethook(L, hook, LUA_MASKCOUNT, GUARD_COUNT);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  lua_sethook(L, h, mask, count);   /* a signal's hook set meanwhile is lost: the watch sends another */
+  return 1;
+}
+
+void guard_watch_coroutines(lua_State *L) {
+  static const char *const makers[] = {"create", "wrap"};
+  if (lua_getglobal(L, "coroutine") == LUA_TTABLE)
+    for (size_t i = 0; i < sizeof makers / sizeof makers[0]; i++) {
+      lua_getfield(L, -1, makers[i]);
+      lua_pushcclosure(L, counted_from_birth, 1);
+      lua_setfield(L, -2, makers[i]);
+    }
+  lua_pop(L, 1);
 }

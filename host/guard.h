@@ -1,8 +1,8 @@
 /*
 ** guard.h
 ** The limits a Lua state runs under: a memory cap (its allocator) and a CPU
-** guard (an instruction-count hook) that stops a handler which runs too long
-** without yielding, or past its call's deadline.
+** guard (a hook the watch sets, guardwatch.h) that stops a handler which runs
+** too long without yielding, or past its call's deadline.
 */
 #ifndef guard_h
 #define guard_h
@@ -46,15 +46,16 @@ void guard_free(guard *g);
 /* The guard of any thread of a state made with guard_alloc. */
 guard *guard_of(lua_State *L);
 
-/* Installs the hook; threads created from L afterwards inherit it. */
-void guard_install(lua_State *L);
+/* Replaces coroutine.create and coroutine.wrap by makers of threads that the guard watches. */
+void guard_watch_coroutines(lua_State *L);
 
 /*
-** A slice of Lua starts or ends. For a handler, stop is its slot: once the
-** guard writes a status there, the handler is stopped at every instruction
-** until it has unwound (no pcall can swallow it). NULL while scripts load.
+** A slice of Lua, run in L, starts or ends. For a handler, stop is its slot:
+** once the guard writes a status there, the handler is stopped at every
+** instruction until it has unwound (no pcall can swallow it). NULL while
+** scripts load.
 */
-void guard_begin(guard *g, int64_t deadline, grpc_status_code *stop);
+void guard_begin(guard *g, lua_State *L, int64_t deadline, grpc_status_code *stop);
 void guard_end(guard *g);
 
 #endif

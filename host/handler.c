@@ -53,7 +53,6 @@ static int new_coroutine(lua_State *L) {
   if (vm->n_idle > 0) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->idle[vm->n_idle - 1]);
     co = lua_tothread(L, -1);
-    guard_install(co);              /* the guard's hook, as a new thread inherits it */
   } else {
     co = lua_newthread(L);
   }
@@ -194,7 +193,7 @@ static void resume(lcall *obj, int nargs) {
   call *c = obj->call;
   lvm *vm = call_vm(c);
   int nresults;
-  guard_begin(&vm->guard, call_deadline(c), &obj->stop);
+  guard_begin(&vm->guard, obj->co, call_deadline(c), &obj->stop);
   int status = lua_resume(obj->co, vm->L, nargs, &nresults);
   guard_end(&vm->guard);
   if (status == LUA_YIELD && call_waiting(c)) return;

@@ -38,7 +38,6 @@ lvm *lvm_new(schema *s, const config *cfg, char *err, size_t errlen) {
   memset(lua_getextraspace(vm->L), 0, LUA_EXTRASPACE);   /* lua_newstate leaves it as it was; threads copy it */
   lua_atpanic(vm->L, on_panic);
   lua_gc(vm->L, LUA_GCGEN, 0, 0);
-  guard_install(vm->L);
   return vm;
 }
 
@@ -60,7 +59,7 @@ int lvm_run(lvm *vm, lua_CFunction f, void *ud, char *err, size_t errlen) {
   lua_State *L = vm->L;
   lua_pushcfunction(L, f);
   lua_pushlightuserdata(L, ud);
-  guard_begin(&vm->guard, INT64_MAX, NULL);
+  guard_begin(&vm->guard, L, INT64_MAX, NULL);
   int status = lua_pcall(L, 1, 0, 0);
   guard_end(&vm->guard);
   if (status == LUA_OK) return 0;

@@ -13,6 +13,7 @@
 #include <lualib.h>
 
 #include "embedded.h"
+#include "guard.h"
 #include "lbuiltin.h"
 #include "log.h"
 #include "lsandbox.h"
@@ -266,6 +267,7 @@ static int init_state(lua_State *L) {
   const loading *ld = lua_touserdata(L, 1);
   const config *cfg = ld->vm->cfg;
   luaL_openlibs(L);
+  guard_watch_coroutines(L);
   if (!cfg->unsafe_lua) lsandbox_open(L, cfg->scripts_dir, cfg->files);
   lvm_open_libs(L, ld->libs);
   set_package_paths(L, cfg->scripts_dir);

@@ -30,6 +30,18 @@ class GuardTest(HostTestCase):
         self.assertIn("--max-cpu-ms", details)
         self.assertServing()
 
+    def test_spin_in_a_coroutine_is_stopped(self):
+        # The watch sets its hook on the handler's own coroutine; those a handler makes count
+        # their own instructions, and a resume that catches their stop does not end it.
+        for code in ("coroutine.wrap(function() while true do end end)()",
+                     "local co = coroutine.create(function() while true do end end)\n"
+                     "while true do coroutine.resume(co) end"):
+            with self.subTest(code=code):
+                _, status, details, _ = rpc(self.stub.Raise, pb.Probe(code=code), timeout=30)
+                self.assertEqual(status, grpc.StatusCode.RESOURCE_EXHAUSTED, details)
+                self.assertIn("--max-cpu-ms", details)
+        self.assertServing()
+
     def test_other_calls_wait_no_longer_than_the_guard(self):
         spin = self.stub.Spin.future(pb.Empty(), timeout=30)
         started = time.monotonic()
@@ -38,13 +50,6 @@ class GuardTest(HostTestCase):
         self.assertEqual(code, grpc.StatusCode.OK, details)
         self.assertLess(waited, 3.0, "a call waited %.2fs behind a spinning handler" % waited)
         self.assertEqual(spin.exception().code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
-
-    def test_hog_runs_out_of_memory(self):
-        _, code, details, _ = rpc(self.stub.Hog, pb.Empty(), timeout=30)
-        self.assertEqual(code, grpc.StatusCode.RESOURCE_EXHAUSTED, details)
-        self.host.wait_log(lambda l: "out of memory" in l and "Hog" in l, timeout=10,
-                           what="a log line for the Hog call")
-        self.assertServing()
 
     def test_reply_over_the_size_limit(self):
         _, code, details, _ = rpc(self.stub.Echo, pb.Blob(size=5 << 20), timeout=30)
@@ -66,6 +71,20 @@ class GuardTest(HostTestCase):
         self.assertServing()
 
 
+class MemoryGuardTest(HostTestCase):
+    # The CPU guard at its default of 10 s: filling 64 MiB takes longer than 300 ms under ASan.
+    host_options = {"workers": 1, "args": ["--max-memory-mb", "64"]}
+
+    def test_hog_runs_out_of_memory(self):
+        stub = pb.LimitsStub(self.host.channel())
+        _, code, details, _ = rpc(stub.Hog, pb.Empty(), timeout=30)
+        self.assertEqual(code, grpc.StatusCode.RESOURCE_EXHAUSTED, details)
+        self.host.wait_log(lambda l: "out of memory" in l and "Hog" in l, timeout=10,
+                           what="a log line for the Hog call")
+        _, code, details, _ = rpc(stub.Ping, pb.Empty(), timeout=5)
+        self.assertEqual(code, grpc.StatusCode.OK, details)
+
+
 class DeadlineGuardTest(HostTestCase):
     host_options = {"workers": 1}  # the CPU guard at its default of 10 s
 
@@ -77,6 +96,14 @@ class DeadlineGuardTest(HostTestCase):
         _, code, details, _ = rpc(stub.Ping, pb.Empty(), timeout=10)
         self.assertEqual(code, grpc.StatusCode.OK, details)
         self.assertLess(time.monotonic() - started, 5.0, "the spinning handler outlived its deadline")
+
+    def test_spin_in_a_coroutine_stops_at_the_deadline(self):
+        stub = pb.LimitsStub(self.host.channel())
+        spin = "coroutine.wrap(function() while true do end end)()"
+        _, code, details, _ = rpc(stub.Raise, pb.Probe(code=spin), timeout=0.3)
+        self.assertEqual(code, grpc.StatusCode.DEADLINE_EXCEEDED, details)
+        _, code, details, _ = rpc(stub.Ping, pb.Empty(), timeout=10)
+        self.assertEqual(code, grpc.StatusCode.OK, details)
 
 
 class SandboxTest(HostTestCase):
@@ -122,13 +149,15 @@ class SandboxTest(HostTestCase):
 
 class LoadGuardTest(unittest.TestCase):
     def test_a_script_that_never_returns_is_refused(self):
-        with tempfile.TemporaryDirectory() as scripts:
-            with open(os.path.join(scripts, "spin.lua"), "w") as f:
-                f.write("while true do pcall(function() while true do end end) end\n")
-            code, out = run_host_once(["--check", "--scripts", scripts, "--max-cpu-ms", "200",
-                                       "--protoset", EXAMPLE_PROTOSET])
-        self.assertEqual(code, 1, out)
-        self.assertIn("--max-cpu-ms while loading", out)
+        for spin in ("while true do pcall(function() while true do end end) end\n",
+                     "while true do pcall(coroutine.wrap(function() while true do end end)) end\n"):
+            with self.subTest(spin=spin), tempfile.TemporaryDirectory() as scripts:
+                with open(os.path.join(scripts, "spin.lua"), "w") as f:
+                    f.write(spin)
+                code, out = run_host_once(["--check", "--scripts", scripts, "--max-cpu-ms", "200",
+                                           "--protoset", EXAMPLE_PROTOSET])
+                self.assertEqual(code, 1, out)
+                self.assertIn("--max-cpu-ms while loading", out)
 
 
 class UnsafeLuaTest(HostTestCase):
