@@ -64,6 +64,8 @@ typedef struct call_queue {
   struct client_pool *clients;      /* outbound gRPC channels: the worker's, kept across reloads */
   struct inbox *inbox;              /* the worker's: where work from other threads lands */
   struct http_engine *http;         /* the process's HTTP client, borrowed */
+  struct call *spare;               /* records of freed calls, kept for the next ones */
+  size_t n_spare;
 } call_queue;
 
 /* Sets up q for n_registered methods; -1 when out of memory. */
