@@ -9,8 +9,9 @@
 #   host    the function host ($HOST_BIN, built by the project's CMake build; skipped if absent),
 #           with BENCH_HOST_ARGS [--quiet]
 #   hostlog the same host writing its per-call log lines, as users run it (BENCH_HOST_ARGS without
-#           --quiet; stdout to the server's log file): where a line a call costs, unary.sh and
-#           cost.sh (the scripts that set WITH_HOSTLOG)
+#           --quiet; stdout is a pipe, as on Function Compute, whose reader, unpinned, copies it to
+#           the server's log file): where a line a call costs, unary.sh and cost.sh (the scripts
+#           that set WITH_HOSTLOG)
 #   core    the bare gRPC C core (peers/c, core_server, built by the project's CMake build as
 #           $CORE_BIN): one thread, one completion queue, no Lua, no codec; the ceiling
 #   cpp     grpc C++ callback API (peers/cpp/greeter_callback_server.cc, Debian libgrpc++-dev)
@@ -326,7 +327,11 @@ start_server() { # name cpus [workers]
   fi
   : >"$logf"
   # exec: `env` and `taskset` exec the server, so $! is the server's own pid (for /proc).
-  "${SERVER_CMD[@]}" >"$logf" 2>&1 &
+  if [[ $name == hostlog ]]; then
+    "${SERVER_CMD[@]}" > >(cat >"$logf") 2>&1 &
+  else
+    "${SERVER_CMD[@]}" >"$logf" 2>&1 &
+  fi
   SERVER_PID=$!
   # Readiness: the host says msg=ready; the peers are ready once the port accepts.
   local by_log=0
