@@ -154,9 +154,13 @@ static int counted_from_birth(lua_State *L) {
   lua_sethook(L, hook, LUA_MASKCOUNT, GUARD_COUNT);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);   /* raising, it leaves L counting: guard_reset undoes that */
   lua_sethook(L, h, mask, count);   /* a signal's hook set meanwhile is lost: the watch sends another */
   return 1;
+}
+
+void guard_reset(lua_State *L) {
+  lua_sethook(L, NULL, 0, 0);
 }
 
 void guard_watch_coroutines(lua_State *L) {

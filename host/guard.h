@@ -49,6 +49,9 @@ guard *guard_of(lua_State *L);
 /* Replaces coroutine.create and coroutine.wrap by makers of threads that the guard watches. */
 void guard_watch_coroutines(lua_State *L);
 
+/* A handler's coroutine starts unhooked, whatever it or the state it came from wore before. */
+void guard_reset(lua_State *L);
+
 /*
 ** A slice of Lua, run in L, starts or ends. For a handler, stop is its slot:
 ** once the guard writes a status there, the handler is stopped at every

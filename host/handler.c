@@ -56,6 +56,7 @@ static int new_coroutine(lua_State *L) {
   } else {
     co = lua_newthread(L);
   }
+  guard_reset(co);
   lua_pushcfunction(co, body);
   lcall *obj = lcall_new(co, co, c);
   lvm_push_handler(vm, co, call_method(c));
