@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,6 @@
 #include <unistd.h>
 
 #include "logbuf.h"
-#include "timer.h"
 
 /* A pipe's default capacity: a burst this large is one write. */
 #define BUFFER_BYTES (64 * 1024)
@@ -135,11 +135,6 @@ bool logbuf_held(void) {
 
 void logbuf_flush_due(void) {
   if (logbuf_held() && coarse_now() - mine->oldest >= LOG_FLUSH_NS) logbuf_flush();
-}
-
-int64_t logbuf_deadline(void) {
-  if (!logbuf_held()) return LOG_NOTHING_HELD;
-  return timer_now() + (mine->oldest + LOG_FLUSH_NS - coarse_now());
 }
 
 /* Takes every idle slot for good and writes what it holds. Async-signal-safe. */

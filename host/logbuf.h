@@ -5,9 +5,10 @@
 **
 ** A thread that serves calls (a worker) holds its lines in a buffer of its own
 ** and writes a burst of them with one write(2): its loop calls logbuf_flush
-** when it has nothing else to do, and logbuf_flush_due after each event; a
-** line that fills the buffer, or that comes LOG_FLUSH_NS after the oldest one
-** held, flushes it too. Every other thread writes each line at once.
+** once it has had nothing to do for a moment (worker.c), and logbuf_flush_due
+** after each event; a line that fills the buffer, or that comes LOG_FLUSH_NS
+** after the oldest one held, flushes it too. Every other thread writes each
+** line at once.
 **
 ** What is held is written when its thread ends, at exit, and, as far as a
 ** dying process can, on SIGSEGV, SIGBUS, SIGFPE and SIGABRT.
@@ -17,13 +18,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 /* The longest a line waits in a buffer. */
 #define LOG_FLUSH_NS 100000000
-
-/* logbuf_deadline when nothing is held. */
-#define LOG_NOTHING_HELD INT64_MAX
 
 /* Writes whole lines (ending in '\n'): held, on a thread that buffers; else at once. */
 void logbuf_write(const char *lines, size_t len);
@@ -42,12 +39,6 @@ void logbuf_flush(void);
 
 /* Writes what this thread holds if the oldest line is LOG_FLUSH_NS old. */
 void logbuf_flush_due(void);
-
-/*
-** When (timer_now's clock) what this thread holds must be written, for a loop
-** that waits while it holds lines; LOG_NOTHING_HELD when it holds none.
-*/
-int64_t logbuf_deadline(void);
 
 /* Writes what this thread holds, and writes at once from now on. */
 void logbuf_thread_end(void);

@@ -16,6 +16,9 @@
 #include "tag.h"
 #include "worker.h"
 
+/* How long a worker holding log lines waits for more work before it writes them. */
+#define LOG_LINGER_NS 1000000
+
 /* Waits on the queue until the earliest timer; without timers, until an event or a post. */
 static gpr_timespec next_deadline(worker *w) {
   int64_t next = timer_next(&w->calls.timers);
@@ -52,15 +55,18 @@ static bool busy(worker *w) {
 }
 
 /*
-** Log lines held go out when the queue has nothing ready (the poll that finds
-** it empty does not wait) and once the oldest is LOG_FLUSH_NS old. The poll
-** is marked for the connection watch (pollwatch.h).
+** Log lines held go out once the worker has had nothing to do for
+** LOG_LINGER_NS, and once the oldest is LOG_FLUSH_NS old. A busy worker finds
+** its queue empty for a moment between most bursts of calls: writing then
+** would cost a write(2), and a wake-up of the reader, every few dozen calls.
+** The poll is marked for the connection watch (pollwatch.h).
 */
 static grpc_event next_event(worker *w) {
   bool lines = logbuf_held();
+  gpr_timespec until = next_deadline(w);
+  if (lines) until = gpr_time_min(until, gpr_time_from_nanos(timer_now() + LOG_LINGER_NS, GPR_CLOCK_MONOTONIC));
   pollmark_flip(w->mark);
-  grpc_event ev = grpc_completion_queue_next(w->cq, lines ? gpr_inf_past(GPR_CLOCK_MONOTONIC) : next_deadline(w),
-                                             NULL);
+  grpc_event ev = grpc_completion_queue_next(w->cq, until, NULL);
   pollmark_flip(w->mark);
   if (lines && ev.type == GRPC_QUEUE_TIMEOUT) logbuf_flush();
   else if (lines) logbuf_flush_due();
