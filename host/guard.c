@@ -99,6 +99,13 @@ guard *guard_of(lua_State *L) {
   return ud;
 }
 
+static void hook(lua_State *L, lua_Debug *ar);
+
+/* L checks the clock itself, every GUARD_COUNT instructions: where the watch cannot reach it. */
+static void count(lua_State *L) {
+  lua_sethook(L, hook, LUA_MASKCOUNT, GUARD_COUNT);
+}
+
 /* Stops the running handler at once, and again at every instruction until it has unwound. */
 static void stop(lua_State *L, guard *g, grpc_status_code code) {
   lua_sethook(L, lua_gethook(L), LUA_MASKCOUNT, 1);
@@ -123,8 +130,8 @@ static void hook(lua_State *L, lua_Debug *ar) {
   }
   /* Nothing to stop, after a signal that came as a slice ended: its thread runs on unhooked, a script's coroutine counts again. */
   if (lua_gethookcount(L) == 1) {
-    if (L == guardwatch_running()) lua_sethook(L, NULL, 0, 0);
-    else lua_sethook(L, hook, LUA_MASKCOUNT, GUARD_COUNT);
+    if (L == guardwatch_running()) guard_reset(L);
+    else count(L);
   }
 }
 
@@ -135,7 +142,7 @@ void guard_begin(guard *g, lua_State *L, int64_t deadline, grpc_status_code *sto
   int64_t due = g->slice_limit != 0 ? g->slice_started + g->slice_limit : INT64_MAX;
   if (stop != NULL && deadline < due) due = deadline;
   /* Without the watch, the slice counts its own instructions. */
-  if (guardwatch_begin(L, due, hook) != 0) lua_sethook(L, hook, LUA_MASKCOUNT, GUARD_COUNT);
+  if (guardwatch_begin(L, due, hook) != 0) count(L);
 }
 
 void guard_end(guard *g) {
@@ -150,12 +157,12 @@ void guard_end(guard *g) {
 */
 static int counted_from_birth(lua_State *L) {
   lua_Hook h = lua_gethook(L);
-  int mask = lua_gethookmask(L), count = lua_gethookcount(L);
-  lua_sethook(L, hook, LUA_MASKCOUNT, GUARD_COUNT);
+  int mask = lua_gethookmask(L), n = lua_gethookcount(L);
+  count(L);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   lua_call(L, lua_gettop(L) - 1, 1);   /* raising, it leaves L counting: guard_reset undoes that */
-  lua_sethook(L, h, mask, count);   /* a signal's hook set meanwhile is lost: the watch sends another */
+  lua_sethook(L, h, mask, n);          /* a signal's hook set meanwhile is lost: the watch sends another */
   return 1;
 }
 
