@@ -57,10 +57,12 @@ PACKAGES=(
   nodejs
   npm
   ca-certificates
-  # tools the tests and benchmarks run: nghttp and h2load, ip, TLS certificates
+  # tools the tests and benchmarks run: nghttp and h2load, ip, TLS certificates, and gdb, which
+  # shows where a host that does not stop is stuck (tests/harness.py)
   nghttp2-client
   iproute2
   openssl
+  gdb
   # `package` and `image`, and their tests: zip, unzip, a static busybox as the empty root's
   # /bin/sh, umoci for the OCI image
   zip

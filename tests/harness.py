@@ -141,6 +141,19 @@ def rss_kb(pid):
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
+def thread_stacks(pid):
+    """Every thread's stack of process pid, by gdb, for the message of a host that hangs."""
+    if shutil.which("gdb") is None:
+        return "(no gdb to show where the host's threads are)"
+    try:
+        r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "thread apply all bt"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                           text=True, errors="replace", timeout=120)
+    except subprocess.TimeoutExpired:
+        return "(gdb did not finish within 120s)"
+    return r.stdout
+
+
 def marked_line(path, mark):
     """1-based number of the line of `path` holding `-- MARK: mark`."""
     with open(path) as f:
@@ -291,9 +304,10 @@ class Host:
         try:
             self.returncode = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            stacks = thread_stacks(self.proc.pid)
             self._kill()
-            raise HostError("host did not exit within %.0fs of signal %s; output:\n%s"
-                            % (timeout, sig, self.output()))
+            raise HostError("host did not exit within %.0fs of signal %s; output:\n%s\nits threads:\n%s"
+                            % (timeout, sig, self.output(), stacks))
         self._reader.join(10)
         return self.returncode
 
