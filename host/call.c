@@ -3,6 +3,7 @@
 ** The call state machine. Each completed batch lands in on_tag, which
 ** updates the state and ends the handler's wait if it waited on that event.
 */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -756,7 +757,7 @@ static bool door_fits(call *c) {
 }
 
 /* Posts a slot for one new call of rm, or of any method when rm is NULL. -1 on failure (logged). */
-static int request(call_queue *q, const registered_method *rm) {
+static int post(call_queue *q, const registered_method *rm) {
   call *c = call_new(q);
   if (c == NULL) {
     log_line(LOG_ERROR, "out of memory for a new call", NULL);
@@ -779,6 +780,25 @@ static int request(call_queue *q, const registered_method *rm) {
   return 0;
 }
 
+/*
+** gRPC queues a request slot after a look at whether the server is shutting
+** down, taken without its lock: a slot posted while grpc_server_shutdown_and_notify
+** runs may never come back, and its worker would wait for it for ever. So a
+** post and the close are kept apart, each flagging itself before it looks at
+** the other's flag (sequentially consistent: one of the two sees the other).
+*/
+static int request(call_queue *q, const registered_method *rm) {
+  atomic_store(&q->requesting, true);
+  int rc = atomic_load(&q->closed) ? -1 : post(q, rm);
+  atomic_store_explicit(&q->requesting, false, memory_order_release);
+  return rc;
+}
+
+void call_queue_close(call_queue *q) {
+  atomic_store(&q->closed, true);
+  while (atomic_load(&q->requesting)) sched_yield();
+}
+
 /* The slot rm came through, in q->unposted. */
 static size_t slot_of(const call_queue *q, const registered_method *rm) {
   return rm == NULL ? q->n_registered : (size_t)(rm - q->registered);
@@ -791,6 +811,8 @@ int call_queue_init(call_queue *q, size_t n_registered) {
   for (size_t i = 0; i < n_registered; i++) q->unposted[i] = REGISTERED_SLOTS;
   q->unposted[n_registered] = REQUEST_SLOTS;
   q->missing = n_registered * REGISTERED_SLOTS + REQUEST_SLOTS;
+  atomic_init(&q->requesting, false);
+  atomic_init(&q->closed, false);
   return 0;
 }
 

@@ -16,6 +16,7 @@
 #ifndef call_h
 #define call_h
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,7 +46,10 @@ typedef struct call_hooks {
   void (*wake)(call *c);            /* what the handler waited on is over (or the call was cancelled) */
 } call_hooks;
 
-/* The calls of one worker: what they share. Owned by the worker, used on its thread only. */
+/*
+** The calls of one worker: what they share. Owned by the worker, used on its
+** thread only, but for the two flags call_queue_close reads and writes.
+*/
 typedef struct call_queue {
   grpc_server *server;              /* borrowed */
   grpc_completion_queue *cq;        /* borrowed: the worker's, where every event of these calls lands */
@@ -66,6 +70,8 @@ typedef struct call_queue {
   struct http_engine *http;         /* the process's HTTP client, borrowed */
   struct call *spare;               /* records of freed calls, kept for the next ones */
   size_t n_spare;
+  atomic_bool requesting;           /* a request slot is being posted */
+  atomic_bool closed;               /* none may be from now on */
 } call_queue;
 
 /* Sets up q for n_registered methods; -1 when out of memory. */
@@ -74,6 +80,12 @@ void call_queue_free(call_queue *q);
 
 /* Posts the request slots still to post: all at first, later those gRPC refused. */
 void call_queue_fill(call_queue *q);
+
+/*
+** From any thread, before grpc_server_shutdown_and_notify: q posts no request
+** slot from now on. Returns once a post under way is over.
+*/
+void call_queue_close(call_queue *q);
 
 /*
 ** {======================================================

@@ -197,6 +197,7 @@ void server_stop(server *s, int grace_ms) {
   grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
   if (s->listener != NULL) listener_quiesce(s->listener);
   if (s->door != NULL) door_quiesce(s->door);
+  for (int i = 0; i < s->n_workers; i++) worker_quiesce(&s->workers[i]);
   grpc_server_shutdown_and_notify(s->gs, cq, s);
   gpr_timespec grace = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                     gpr_time_from_millis(grace_ms, GPR_TIMESPAN));

@@ -43,6 +43,10 @@ void worker_offer(worker *w, lvm *vm) {
   inbox_post(&w->inbox, &w->adopt);
 }
 
+void worker_quiesce(worker *w) {
+  call_queue_close(&w->calls);
+}
+
 void worker_stop(worker *w) {
   atomic_store(&w->stopping, true);
   inbox_post(&w->inbox, &w->adopt);   /* a wake-up: the loop sees it may end */

@@ -49,6 +49,9 @@ int worker_spawn(worker *w);
 /* Hands w a new Lua state (from any thread); one offered before and not yet adopted is freed. */
 void worker_offer(worker *w, lvm *vm);
 
+/* From any thread, before the server's shutdown: w asks gRPC for no new call from now on. */
+void worker_quiesce(worker *w);
+
 /* From any thread: w ends once its calls are over (after the server stopped handing it any). */
 void worker_stop(worker *w);
 

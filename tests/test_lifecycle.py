@@ -15,7 +15,7 @@ import uuid
 import grpc
 
 from harness import (EXAMPLE_PROTOSET, HOST_BIN, SOURCE_DIR, TEST_PROTOSET, TESTS_DIR, Host, pb, rpc,
-                     run_host_once, wait_until)
+                     run_host_once, thread_stacks, wait_until)
 
 ENV_VARS = ("FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT", "PORT", "HOST_SCRIPTS", "HOST_PROTOSET")
 BROKEN_LUA = "local M = {}\n\nfunction M.SayHello(req, call)\n  return { message = \n\nreturn M\n"
@@ -88,6 +88,27 @@ class LifecycleTest(unittest.TestCase):
             t0 = time.monotonic()
             self.assertEqual(host.stop(), 0, host.output())
             self.assertLess(time.monotonic() - t0, 5, "an idle host took long to stop")
+
+    def test_sigterm_as_the_workers_start_exits(self):
+        # The signal waits in the signalfd while the scripts load (their warning says they have),
+        # so the stop begins as the workers post their first request slots to gRPC. A slot posted
+        # while the server shuts down could be lost, and the worker wait for it for ever.
+        scripts = scripts_dir(self.tmp, {"stray.lua": "return {}\n"})
+        for _ in range(25):
+            proc = subprocess.Popen([HOST_BIN] + self.base_args(scripts=scripts) + ["--workers", "2"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    errors="replace", env=clean_env())
+            with proc:
+                self.assertIn("script serves no service", proc.stdout.readline())
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    out = proc.communicate(timeout=30)[0]
+                except subprocess.TimeoutExpired:
+                    stacks = thread_stacks(proc.pid)
+                    proc.kill()
+                    self.fail("the host did not stop; its threads:\n" + stacks)
+                self.assertEqual(proc.returncode, 0, out)
+                self.assertIn("msg=stopped", out)
 
     def test_configuration_from_environment(self):
         # FC_CUSTOM_LISTEN_PORT wins over FC_SERVER_PORT and PORT (both busy here);
