@@ -43,6 +43,8 @@
 #define STALL_NS 50000000LL
 #define STALL_MAX_NS 1000000000LL
 #define STALL_JUNK_MIN (64 << 10)
+/* A thread reading a flood runs whenever it gets a CPU: a quarter of the time at least, loaded. */
+#define STALL_ON_CPU_SHARE 4
 /* Streams opened and reset cost about 100 times their bytes; messages on their way, about once. */
 #define STALL_GROWTH_PER_BYTE 32.0
 
@@ -52,9 +54,9 @@ typedef struct stall {
   int busy_fd;
   unsigned polls;                   /* the mark's count when last seen */
   int64_t seen;                     /* when that was */
-  int64_t seen_busy;                /* how long the thread had been busy then (pollwatch_busy_ns) */
+  thread_time seen_time;            /* the thread's times then (pollwatch_thread_time) */
   int64_t since;                    /* when a busy thread's poll was first seen unchanged, or 0 */
-  int64_t busy;                     /* its busy time then */
+  thread_time time;                 /* its times then */
   int64_t rss;                      /* the resident memory then */
 } stall;
 
@@ -138,23 +140,33 @@ static conn *since_mark(conn **all, size_t n, int64_t *received, int64_t *junk) 
   return top;
 }
 
-/* Whether a thread busy for busy ns at now was busy at least half the time since then. */
-static bool busy_half(int64_t busy, int64_t then_busy, int64_t now, int64_t then) {
-  return busy >= 0 && then_busy >= 0 && (busy - then_busy) * 2 >= now - then;
+/* Whether a thread whose times are t at now was busy at least half the time since then. */
+static bool busy_half(thread_time t, thread_time then_t, int64_t now, int64_t then) {
+  return t.busy >= 0 && then_t.busy >= 0 && (t.busy - then_t.busy) * 2 >= now - then;
+}
+
+/*
+** Whether it ran a STALL_ON_CPU_SHARE-th of the time at least. On a loaded
+** machine a worker that polls while the others run their handlers waits for a
+** CPU half the time, and is busy, though it only reads their calls' messages.
+*/
+static bool ran(thread_time t, thread_time then_t, int64_t now, int64_t then) {
+  return (t.on_cpu - then_t.on_cpu) * STALL_ON_CPU_SHARE >= now - then;
 }
 
 /*
 ** A worker held in one poll for STALL_NS or more. Its thread idle half the
-** time: it waits, and the stall is over. Busy, it is reading a flood if what
-** came meanwhile was mostly junk, and memory grew STALL_GROWTH_PER_BYTE times
-** as much (GROWTH_MAX at least; memory is the whole process's, and the factor
-** leaves room for other workers' handlers), or, after STALL_MAX_NS, kept less
-** than a GROWTH_PER_JUNK-th of it (frames nothing keeps). Requests on their
-** way grow memory by about their size.
+** time, or seldom on a CPU: it waits, and the stall is over. Busy and
+** running, it is reading a flood if what came meanwhile was mostly junk, and
+** memory grew STALL_GROWTH_PER_BYTE times as much (GROWTH_MAX at least;
+** memory is the whole process's, and the factor leaves room for other
+** workers' handlers), or, after STALL_MAX_NS, kept less than a
+** GROWTH_PER_JUNK-th of it (frames nothing keeps). Requests on their way grow
+** memory by about their size.
 */
-static void judge_stall(connwatch *w, stall *s, int64_t busy, int64_t rss, int64_t now) {
+static void judge_stall(connwatch *w, stall *s, thread_time t, int64_t rss, int64_t now) {
   int64_t held = now - s->since;
-  if (!busy_half(busy, s->busy, now, s->since) || rss < 0 || s->rss < 0) {
+  if (!busy_half(t, s->time, now, s->since) || !ran(t, s->time, now, s->since) || rss < 0 || s->rss < 0) {
     s->since = 0;
     return;
   }
@@ -176,13 +188,13 @@ static void judge_stall(connwatch *w, stall *s, int64_t busy, int64_t rss, int64
 }
 
 /*
-** A busy thread's poll first seen unchanged: its busy time, the memory and
+** A busy thread's poll first seen unchanged: its times, the memory and
 ** every connection's traffic, marked. The marks are shared: a later stall's
 ** shorten an earlier one's count, which errs only towards sparing.
 */
-static void begin_stall(connwatch *w, stall *s, int64_t busy, int64_t rss, int64_t now) {
+static void begin_stall(connwatch *w, stall *s, thread_time t, int64_t rss, int64_t now) {
   s->since = now;
-  s->busy = busy;
+  s->time = t;
   s->rss = rss;
   size_t n = conn_all(&w->seen, &w->cap);
   for (size_t i = 0; i < n; i++) {
@@ -206,14 +218,14 @@ static void watch_polls(connwatch *w, int64_t rss, int64_t now) {
     if (tid != s->tid) follow(s, tid);
     if (tid == 0) continue;
     unsigned polls = atomic_load_explicit(&m->polls, memory_order_relaxed);
-    int64_t busy = pollwatch_busy_ns(s->busy_fd);
+    thread_time t = pollwatch_thread_time(s->busy_fd);
     bool held = (polls & 1) && polls == s->polls;
     if (!held) s->since = 0;
-    else if (s->since == 0 && busy_half(busy, s->seen_busy, now, s->seen)) begin_stall(w, s, busy, rss, now);
-    else if (s->since != 0 && now - s->since >= STALL_NS) judge_stall(w, s, busy, rss, now);
+    else if (s->since == 0 && busy_half(t, s->seen_time, now, s->seen)) begin_stall(w, s, t, rss, now);
+    else if (s->since != 0 && now - s->since >= STALL_NS) judge_stall(w, s, t, rss, now);
     s->polls = polls;
     s->seen = now;
-    s->seen_busy = busy;
+    s->seen_time = t;
   }
 }
 

@@ -30,12 +30,15 @@ int pollwatch_open_busy(pid_t tid) {
   return open(path, O_RDONLY | O_CLOEXEC);
 }
 
-int64_t pollwatch_busy_ns(int fd) {
+thread_time pollwatch_thread_time(int fd) {
+  thread_time t = {-1, -1};
   char text[128];
   ssize_t n = fd >= 0 ? pread(fd, text, sizeof text - 1, 0) : -1;
-  if (n <= 0) return -1;
+  if (n <= 0) return t;
   text[n] = '\0';
   long long on_cpu, waiting;
-  if (sscanf(text, "%lld %lld", &on_cpu, &waiting) != 2) return -1;
-  return on_cpu + waiting;
+  if (sscanf(text, "%lld %lld", &on_cpu, &waiting) != 2) return t;
+  t.on_cpu = on_cpu;
+  t.busy = on_cpu + waiting;
+  return t;
 }

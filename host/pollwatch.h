@@ -34,12 +34,17 @@ static inline void pollmark_flip(pollmark *m) {
 extern pollmark pollwatch_marks[POLLWATCH_MAX];
 
 /*
-** How long a thread has been busy, in ns: on a CPU, or ready and waiting for
-** one (a loaded machine must not hide a busy thread). fd is what
-** pollwatch_open_busy(tid) gave, -1 when the kernel keeps no schedstat; then
-** the busy time is -1 too.
+** How long a thread has been on a CPU, and busy: on a CPU, or ready and
+** waiting for one (a loaded machine must not hide a busy thread), in ns. fd
+** is what pollwatch_open_busy(tid) gave, -1 when the kernel keeps no
+** schedstat; then both are -1.
 */
+typedef struct thread_time {
+  int64_t on_cpu;
+  int64_t busy;
+} thread_time;
+
 int pollwatch_open_busy(pid_t tid);
-int64_t pollwatch_busy_ns(int fd);
+thread_time pollwatch_thread_time(int fd);
 
 #endif
