@@ -47,14 +47,22 @@ void worker_quiesce(worker *w) {
   call_queue_close(&w->calls);
 }
 
+/*
+** Told on the worker's thread, as its wake-up is taken: a flag set from the
+** stopping thread could be seen before its wake-up was sent, and the wake-up
+** would come to a loop that had ended, and never be freed.
+*/
+static void stop_posted(inbox_msg *m) {
+  CONTAINER_OF(m, worker, stop)->stopping = true;
+}
+
 void worker_stop(worker *w) {
-  atomic_store(&w->stopping, true);
-  inbox_post(&w->inbox, &w->adopt);   /* a wake-up: the loop sees it may end */
+  inbox_post(&w->inbox, &w->stop);
 }
 
 /* The queue is shut down only after this is false: no call may start a batch on a queue that is. */
 static bool busy(worker *w) {
-  return !atomic_load(&w->stopping) || w->calls.live > 0 || w->calls.posted > 0 ||
+  return !w->stopping || w->calls.live > 0 || w->calls.posted > 0 ||
          w->calls.outbound > 0 || inbox_waking(&w->inbox);
 }
 
@@ -101,8 +109,8 @@ int worker_init(worker *w, int id, const pollers *io, grpc_server *s, const regi
   w->id = id;
   w->calls.vm = vm;
   atomic_init(&w->offered, NULL);
-  atomic_init(&w->stopping, false);
   w->adopt.run = adopt_offered;
+  w->stop.run = stop_posted;
   w->cq = pollers_worker_queue(io);
   w->calls.server = s;
   w->calls.cq = w->cq;

@@ -29,7 +29,8 @@ typedef struct worker {
   bool relayed;
   inbox_msg adopt;                  /* posted when a state is offered */
   _Atomic(lvm *) offered;           /* a reload's new state, adopted on the worker's thread */
-  atomic_bool stopping;             /* the server is down: end once no call is left */
+  inbox_msg stop;                   /* posted when the server is down */
+  bool stopping;                    /* it was run: end once no call is left */
   pthread_t thread;
   bool running;                     /* the thread was started */
   struct pollmark *mark;            /* its polls, for the connection watch (pollwatch.h) */
