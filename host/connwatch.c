@@ -43,8 +43,8 @@
 #define STALL_NS 50000000LL
 #define STALL_MAX_NS 1000000000LL
 #define STALL_JUNK_MIN (64 << 10)
-/* A thread reading a flood runs whenever it gets a CPU: a quarter of the time at least, loaded. */
-#define STALL_ON_CPU_SHARE 4
+/* A thread reading a flood runs whenever it gets a CPU: a tenth of the time, on a loaded machine. */
+#define STALL_ON_CPU_SHARE 10
 /* Streams opened and reset cost about 100 times their bytes; messages on their way, about once. */
 #define STALL_GROWTH_PER_BYTE 32.0
 
@@ -140,33 +140,34 @@ static conn *since_mark(conn **all, size_t n, int64_t *received, int64_t *junk) 
   return top;
 }
 
-/* Whether a thread whose times are t at now was busy at least half the time since then. */
-static bool busy_half(thread_time t, thread_time then_t, int64_t now, int64_t then) {
-  return t.busy >= 0 && then_t.busy >= 0 && (t.busy - then_t.busy) * 2 >= now - then;
+/* Whether a thread whose times are t at now was busy `quarters` quarters of the time since then. */
+static bool busy_quarters(thread_time t, thread_time then_t, int64_t now, int64_t then, int quarters) {
+  return t.busy >= 0 && then_t.busy >= 0 && (t.busy - then_t.busy) * 4 >= (now - then) * quarters;
 }
 
-/*
-** Whether it ran a STALL_ON_CPU_SHARE-th of the time at least. On a loaded
-** machine a worker that polls while the others run their handlers waits for a
-** CPU half the time, and is busy, though it only reads their calls' messages.
-*/
+/* Whether it was on a CPU a STALL_ON_CPU_SHARE-th of the time since then, at least. */
 static bool ran(thread_time t, thread_time then_t, int64_t now, int64_t then) {
   return (t.on_cpu - then_t.on_cpu) * STALL_ON_CPU_SHARE >= now - then;
 }
 
 /*
-** A worker held in one poll for STALL_NS or more. Its thread idle half the
-** time, or seldom on a CPU: it waits, and the stall is over. Busy and
-** running, it is reading a flood if what came meanwhile was mostly junk, and
-** memory grew STALL_GROWTH_PER_BYTE times as much (GROWTH_MAX at least;
-** memory is the whole process's, and the factor leaves room for other
-** workers' handlers), or, after STALL_MAX_NS, kept less than a
+** A worker held in one poll for STALL_NS or more. A thread reading a flood
+** is never idle, and runs whenever it gets a CPU. One idle a quarter of the
+** time, or seldom on a CPU, waits, and the stall is over: on a loaded machine
+** a worker that polls while the others run their handlers sleeps between
+** their messages, or waits for a CPU most of the time, and counts as busy
+** (half the time, or three quarters) though it only reads their calls'
+** messages. Busy and running, it is reading a flood if what came meanwhile
+** was mostly junk, and memory grew STALL_GROWTH_PER_BYTE times as much
+** (GROWTH_MAX at least; memory is the whole process's, and the factor leaves
+** room for other workers' handlers), or, after STALL_MAX_NS, kept less than a
 ** GROWTH_PER_JUNK-th of it (frames nothing keeps). Requests on their way grow
 ** memory by about their size.
 */
 static void judge_stall(connwatch *w, stall *s, thread_time t, int64_t rss, int64_t now) {
   int64_t held = now - s->since;
-  if (!busy_half(t, s->time, now, s->since) || !ran(t, s->time, now, s->since) || rss < 0 || s->rss < 0) {
+  bool reading = busy_quarters(t, s->time, now, s->since, 3) && ran(t, s->time, now, s->since);
+  if (!reading || rss < 0 || s->rss < 0) {
     s->since = 0;
     return;
   }
@@ -221,7 +222,7 @@ static void watch_polls(connwatch *w, int64_t rss, int64_t now) {
     thread_time t = pollwatch_thread_time(s->busy_fd);
     bool held = (polls & 1) && polls == s->polls;
     if (!held) s->since = 0;
-    else if (s->since == 0 && busy_half(t, s->seen_time, now, s->seen)) begin_stall(w, s, t, rss, now);
+    else if (s->since == 0 && busy_quarters(t, s->seen_time, now, s->seen, 2)) begin_stall(w, s, t, rss, now);
     else if (s->since != 0 && now - s->since >= STALL_NS) judge_stall(w, s, t, rss, now);
     s->polls = polls;
     s->seen = now;
