@@ -78,7 +78,7 @@ typedef struct call_queue {
 int call_queue_init(call_queue *q, size_t n_registered);
 void call_queue_free(call_queue *q);
 
-/* Posts the request slots still to post: all at first, later those gRPC refused. */
+/* Posts the request slots still to post: all at first, later those gRPC refused; none once closed. */
 void call_queue_fill(call_queue *q);
 
 /*

@@ -3,7 +3,8 @@
 ** One thread: its completion queue, its Lua state, its calls and timers, its
 ** event loop. Every event of a call comes back to the worker that requested
 ** the call, so a Lua state is only ever used by the thread it was handed to.
-** Other threads reach a worker only through its inbox (reload, stop).
+** Other threads reach a worker only through its inbox (reload, stop), but
+** for the close of its call queue before the server shuts down.
 */
 #ifndef worker_h
 #define worker_h
