@@ -391,6 +391,7 @@ static int put_field_mask(pj *c, const schema_message *m, int t) {
     lua_rawgeti(L, base + 1, i);
     if (lua_type(L, -1) != LUA_TSTRING) return type_fail(c, "string", -1);
     p = lua_tolstring(L, -1, &len);
+    lua_pop(L, 1);   /* the array keeps it; the buffer grows only on the stack as it left it */
     if (i > 1) luaL_addchar(&lb, ',');
     for (size_t k = 0; k < len; k++) {
       char ch = p[k];
@@ -402,7 +403,6 @@ static int put_field_mask(pj *c, const schema_message *m, int t) {
         upper = false;
       }
     }
-    lua_pop(L, 1);
   }
   luaL_pushresult(&lb);
   c->n--;
