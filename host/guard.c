@@ -115,20 +115,25 @@ static void stop(lua_State *L, guard *g, grpc_status_code code) {
   lstatus_raise(L, code, "the handler ran longer than --max-cpu-ms without yielding");
 }
 
+/* Stops a slice past its call's deadline or --max-cpu-ms: a handler, or a script loading. */
+static void check_slice(lua_State *L, guard *g) {
+  int64_t now = timer_now();
+  if (g->stop != NULL && now >= g->deadline) stop(L, g, GRPC_STATUS_DEADLINE_EXCEEDED);
+  if (g->slice_limit == 0 || now - g->slice_started <= g->slice_limit) return;
+  if (g->stop != NULL) stop(L, g, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  lua_sethook(L, hook, LUA_MASKCOUNT, 1);   /* the state is discarded: no pcall may outlast this */
+  luaL_error(L, "the script ran longer than --max-cpu-ms while loading");
+}
+
 static void hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   guard *g = guard_of(L);
   if (g->stop != NULL && *g->stop != GRPC_STATUS_OK) stop(L, g, *g->stop);
-  if (g->slice_started != 0) {
-    int64_t now = timer_now();
-    if (g->stop != NULL && now >= g->deadline) stop(L, g, GRPC_STATUS_DEADLINE_EXCEEDED);
-    if (g->slice_limit != 0 && now - g->slice_started > g->slice_limit) {
-      if (g->stop != NULL) stop(L, g, GRPC_STATUS_RESOURCE_EXHAUSTED);
-      lua_sethook(L, hook, LUA_MASKCOUNT, 1);   /* the state is discarded: no pcall may outlast this */
-      luaL_error(L, "the script ran longer than --max-cpu-ms while loading");
-    }
-  }
-  /* Nothing to stop, after a signal that came as a slice ended: its thread runs on unhooked, a script's coroutine counts again. */
+  if (g->slice_started != 0) check_slice(L, g);
+  /*
+  ** Nothing to stop, after a signal that came as a slice ended: its thread
+  ** runs on unhooked, a script's coroutine counts again.
+  */
   if (lua_gethookcount(L) == 1) {
     if (L == guardwatch_running()) guard_reset(L);
     else count(L);
