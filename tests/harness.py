@@ -430,11 +430,12 @@ class HostTestCase(unittest.TestCase):
     def run(self, result=None):
         # The host's warnings and errors during a test that failed go with its report: the
         # host may have ended a connection or a call for a reason only its log gives.
-        start = self.host.mark() if getattr(self, "host", None) and self.host.proc else 0
+        start = self.host.mark()
         result = super().run(result)
         if result is not None and any(t is self for t, _ in result.errors + result.failures):
+            warning = re.compile(r"level=(warn|error)|\"level\":\"(warn|error)")
             with self.host.cond:
-                lines = [l for l in self.host.lines[start:] if re.search(r"level=(warn|error)|\"level\":\"(warn|error)", l)]
+                lines = [l for l in self.host.lines[start:] if warning.search(l)]
             if lines:
                 sys.stderr.write("the host's warnings during %s:\n%s\n" % (self.id(), "\n".join(lines)))
         return result
