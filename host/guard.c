@@ -31,25 +31,36 @@ static size_t class_of(size_t size) {
   return (size - 1) / 16;
 }
 
-static void *small_alloc(guard *g, size_t size) {
+/* A kept block for size bytes, or NULL. */
+static void *take(guard *g, size_t size) {
   size_t k = class_of(size);
   guard_block *b = g->kept[k];
-  if (b == NULL) return malloc((k + 1) * 16);
+  if (b == NULL) return NULL;
   g->kept[k] = b->next;
   g->kept_bytes -= (k + 1) * 16;
   return b;
 }
 
-static void small_free(guard *g, void *p, size_t size) {
+/* Keeps the small block p for the next allocation of its class, if there is room. */
+static bool keep(guard *g, void *p, size_t size) {
   size_t k = class_of(size);
-  if (g->kept_bytes + (k + 1) * 16 > GUARD_KEPT_MAX) {
-    free(p);
-    return;
-  }
+  if (g->kept_bytes + (k + 1) * 16 > GUARD_KEPT_MAX) return false;
   guard_block *b = p;
   b->next = g->kept[k];
   g->kept[k] = b;
   g->kept_bytes += (k + 1) * 16;
+  return true;
+}
+
+static void *small_alloc(guard *g, size_t size) {
+  void *p = take(g, size);
+  return p != NULL ? p : malloc((class_of(size) + 1) * 16);
+}
+
+/* Out of line, as is resize_counted: a call on guard_alloc's fast paths would make them save registers. */
+__attribute__((noinline)) static void *release(void *p) {
+  free(p);
+  return NULL;
 }
 
 /* realloc for blocks that may be small: a small block's size is its class's. */
@@ -60,27 +71,31 @@ static void *resize(guard *g, void *ptr, size_t osize, size_t nsize) {
   void *p = small_new ? small_alloc(g, nsize) : malloc(nsize);
   if (p == NULL || ptr == NULL) return p;
   memcpy(p, ptr, osize < nsize ? osize : nsize);
-  if (small_old) small_free(g, ptr, osize);
-  else free(ptr);
+  if (!small_old || !keep(g, ptr, osize)) free(ptr);
   return p;
 }
 
+/* What the fast paths of guard_alloc leave: used is already counted, and uncounted on failure. */
+__attribute__((noinline)) static void *resize_counted(guard *g, void *ptr, size_t osize, size_t nsize) {
+  void *p = resize(g, ptr, osize, nsize);
+  if (p == NULL) g->used -= nsize - osize;
+  return p;
+}
+
+/* Lua's allocator. Its common cases, a kept block taken or given back, call nothing. */
 void *guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   guard *g = ud;
-  if (ptr == NULL) {
-    if (nsize == 0) return NULL;    /* an empty part freed, as a table without an array part has */
-    osize = 0;                      /* osize only tells the kind of object */
-  }
-  if (nsize == 0) {
-    if (ptr != NULL && osize <= GUARD_SMALL_MAX) small_free(g, ptr, osize);
-    else free(ptr);
+  if (ptr == NULL) osize = 0;       /* osize only tells the kind of object */
+  if (nsize == 0) {                 /* a free; NULL: an empty part, as a table without an array part has */
+    if (ptr == NULL) return NULL;
     g->used -= osize;
-    return NULL;
+    if (osize <= GUARD_SMALL_MAX && keep(g, ptr, osize)) return NULL;
+    return release(ptr);
   }
   if (g->limit && nsize > osize && g->used - osize + nsize > g->limit) return NULL;
-  void *p = resize(g, ptr, osize, nsize);
-  if (p != NULL) g->used = g->used - osize + nsize;
-  return p;
+  g->used += nsize - osize;
+  void *p = ptr == NULL && nsize <= GUARD_SMALL_MAX ? take(g, nsize) : NULL;
+  return p != NULL ? p : resize_counted(g, ptr, osize, nsize);
 }
 
 void guard_free(guard *g) {
