@@ -19,13 +19,18 @@
 /* How long a worker holding log lines waits for more work before it writes them. */
 #define LOG_LINGER_NS 1000000
 
-/* Waits on the queue until the earliest timer; without timers, until an event or a post. */
-static gpr_timespec next_deadline(worker *w) {
+/*
+** The poll's deadline: the earliest timer, and no later than LOG_LINGER_NS
+** from now when log lines are held; without either, an event or a post.
+*/
+static gpr_timespec next_deadline(worker *w, bool lines) {
   int64_t next = timer_next(&w->calls.timers);
-  if (next == INT64_MAX) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  if (next == INT64_MAX && !lines) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  int64_t now = timer_now();
+  if (lines && now + LOG_LINGER_NS < next) next = now + LOG_LINGER_NS;
   /* gRPC rounds a deadline up to the millisecond: one due now must not wait for it. */
-  if (next <= timer_now()) return gpr_inf_past(GPR_CLOCK_MONOTONIC);
-  return gpr_time_from_nanos(next, GPR_CLOCK_MONOTONIC);
+  if (next <= now) return gpr_inf_past(GPR_CLOCK_MONOTONIC);
+  return (gpr_timespec){next / 1000000000, (int32_t)(next % 1000000000), GPR_CLOCK_MONOTONIC};
 }
 
 /* New calls run in the state a reload offered; the old one goes when its last call ends. */
@@ -75,8 +80,7 @@ static bool busy(worker *w) {
 */
 static grpc_event next_event(worker *w) {
   bool lines = logbuf_held();
-  gpr_timespec until = next_deadline(w);
-  if (lines) until = gpr_time_min(until, gpr_time_from_nanos(timer_now() + LOG_LINGER_NS, GPR_CLOCK_MONOTONIC));
+  gpr_timespec until = next_deadline(w, lines);
   pollmark_flip(w->mark);
   grpc_event ev = grpc_completion_queue_next(w->cq, until, NULL);
   pollmark_flip(w->mark);
