@@ -186,15 +186,17 @@ static void log_call(call *c) {
   bool chosen = c->finishing && !c->cancelled;
   grpc_status_code code = chosen ? c->status : call_cancel_status(c);
   const grpc_slice *rid = call_request_id(c);
+  call_queue *q = c->q;
   log_record r;
   log_begin(&r, LOG_INFO, "call", 4);
-  log_slice(&r, "method", &c->details.method);
-  log_string(&r, "status", status_name(code));
+  log_memo_bytes(&r, &q->logged_method, "method", (const char *)GRPC_SLICE_START_PTR(c->details.method),
+                 GRPC_SLICE_LENGTH(c->details.method));
+  log_memo_string(&r, &q->logged_status, "status", status_name(code));
   log_decimal(&r, "duration_ms", (timer_now() - c->started) / 1000, 3);
   log_integer(&r, "bytes_in", (long long)c->bytes_in);
   log_integer(&r, "bytes_out", (long long)c->bytes_out);
-  log_string(&r, "peer", call_peer(c));
-  log_string(&r, "protocol", protocol_names[c->protocol]);
+  log_memo_string(&r, &q->logged_peer, "peer", call_peer(c));
+  log_memo_string(&r, &q->logged_protocol, "protocol", protocol_names[c->protocol]);
   if (rid != NULL) log_slice(&r, "request_id", rid);
   if (chosen && code != GRPC_STATUS_OK && GRPC_SLICE_LENGTH(c->status_details) > 0)
     log_excerpt(&r, "message", (const char *)GRPC_SLICE_START_PTR(c->status_details),

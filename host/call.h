@@ -23,6 +23,7 @@
 
 #include <grpc/grpc.h>
 
+#include "log.h"
 #include "lvm.h"
 #include "schema.h"
 #include "timer.h"
@@ -70,6 +71,7 @@ typedef struct call_queue {
   struct http_engine *http;         /* the process's HTTP client, borrowed */
   struct call *spare;               /* records of freed calls, kept for the next ones */
   size_t n_spare;
+  log_memo logged_method, logged_status, logged_peer, logged_protocol;   /* of the call records */
   atomic_bool requesting;           /* a request slot is being posted */
   atomic_bool closed;               /* none may be from now on */
 } call_queue;

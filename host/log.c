@@ -24,6 +24,7 @@ static int quiet;
 static int json;
 
 static const char *const level_names[] = {"info", "warn", "error"};
+static const size_t level_lengths[] = {4, 4, 5};
 
 void log_set_quiet(int q) { quiet = q; }
 
@@ -175,13 +176,34 @@ static void put_text(log_record *r, const char *key, const char *value, size_t l
 }
 
 /* A value written bare in both formats: a number or a boolean. */
-static void put_bare(log_record *r, const char *key, const char *text) {
-  size_t len = strlen(text);
+static void put_bare(log_record *r, const char *key, const char *text, size_t len) {
   if (put_key(r, key, len)) put(r, text, len);
 }
 
 void log_bytes(log_record *r, const char *key, const char *value, size_t len) {
   put_text(r, key, value, len, 0);
+}
+
+/* The writing kept starts with the field's separator: no memo's field comes first, ts does. */
+void log_memo_bytes(log_record *r, log_memo *m, const char *key, const char *value, size_t len) {
+  if (m->text_len > 0 && len == m->value_len && m->text_len <= room(r) && memcmp(value, m->value, len) == 0) {
+    put(r, m->text, m->text_len);
+    return;
+  }
+  /* Kept only if written whole: room for the key and every byte escaped. */
+  bool whole = strlen(key) + 4 + 6 * len + 5 <= room(r);
+  size_t start = r->len;
+  put_text(r, key, value, len, 0);
+  m->text_len = 0;
+  if (!whole || len > sizeof m->value || r->len - start > sizeof m->text) return;
+  memcpy(m->value, value, len);
+  m->value_len = len;
+  memcpy(m->text, r->text + start, r->len - start);
+  m->text_len = r->len - start;
+}
+
+void log_memo_string(log_record *r, log_memo *m, const char *key, const char *value) {
+  if (value != NULL) log_memo_bytes(r, m, key, value, strlen(value));
 }
 
 void log_string(log_record *r, const char *key, const char *value) {
@@ -215,7 +237,7 @@ static void put_decimal(log_record *r, const char *key, long long value, int poi
   unsigned long long u = value < 0 ? 0 - (unsigned long long)value : (unsigned long long)value;
   char *p = put_digits(text + sizeof text, u, point);
   if (value < 0) *--p = '-';
-  put_bare(r, key, p);
+  put_bare(r, key, p, (size_t)(text + sizeof text - 1 - p));
 }
 
 void log_integer(log_record *r, const char *key, long long value) {
@@ -235,11 +257,11 @@ void log_number(log_record *r, const char *key, double value) {
   snprintf(text, sizeof text, "%.15g", value);
   if (strtod(text, NULL) != value && isfinite(value)) snprintf(text, sizeof text, "%.17g", value);
   if (json && !isfinite(value)) put_text(r, key, text, strlen(text), 0);
-  else put_bare(r, key, text);
+  else put_bare(r, key, text, strlen(text));
 }
 
 void log_boolean(log_record *r, const char *key, bool value) {
-  put_bare(r, key, value ? "true" : "false");
+  put_bare(r, key, value ? "true" : "false", value ? 4 : 5);
 }
 
 /*
@@ -274,7 +296,7 @@ void log_begin(log_record *r, log_level level, const char *msg, size_t len) {
   r->len = 0;
   if (json) put(r, "{", 1);
   put_timestamp(r);
-  put_word(r, "level", level_names[level], strlen(level_names[level]));
+  put_word(r, "level", level_names[level], level_lengths[level]);
   log_excerpt(r, "msg", msg, len, MSG_MAX);
 }
 

@@ -56,4 +56,19 @@ void log_decimal(log_record *r, const char *key, long long value, int point);
 void log_boolean(log_record *r, const char *key, bool value);
 void log_end(log_record *r);
 
+/*
+** A field whose value recurs record after record (the peer of a worker's
+** connection, its busiest method): the memo keeps the last value and how it was
+** written, and the next record with that value copies the writing instead of
+** checking every byte again. One memo a key and a thread; zeroed before use.
+*/
+typedef struct log_memo {
+  size_t value_len, text_len;       /* text_len 0: nothing kept */
+  char value[128];
+  char text[256];
+} log_memo;
+
+void log_memo_bytes(log_record *r, log_memo *m, const char *key, const char *value, size_t len);
+void log_memo_string(log_record *r, log_memo *m, const char *key, const char *value);   /* NULL: left out */
+
 #endif

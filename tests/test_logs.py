@@ -151,6 +151,35 @@ class LogfmtTest(SnippetTestCase):
         self.assertEqual(len(set(states)), 2, "both workers wrote")
 
 
+class CallRecordTest(SnippetTestCase):
+    """One worker writes every call line: its fields are its own call's, whatever came before."""
+    host_options = {"workers": 1}
+    ODD = '/odd "name"/x y'
+
+    def call(self, channel, method, request_id):
+        call = channel.unary_unary(method, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        try:
+            call(HelloRequest(name="return 1").SerializeToString(), metadata=rid(request_id), timeout=10)
+        except grpc.RpcError:
+            pass
+
+    def test_each_call_line_has_its_own_method_status_and_peer(self):
+        a, b = self.host.channel(own_connection=True), self.host.channel(own_connection=True)
+        steps = [(a, METHOD, "OK"), (a, "/no.Such/Method", "UNIMPLEMENTED"), (b, METHOD, "OK"),
+                 (b, self.ODD, "UNIMPLEMENTED"), (a, self.ODD, "UNIMPLEMENTED"), (a, METHOD, "OK"),
+                 (b, METHOD, "OK")]
+        mark = self.host.mark()
+        for i, (channel, method, _) in enumerate(steps):
+            self.call(channel, method, "m-%d" % i)
+        peers = {}
+        for i, (channel, method, status) in enumerate(steps):
+            r = logfmt(self.host.wait_log(lambda l: "msg=call" in l and "request_id=m-%d " % i in l + " ", start=mark))
+            self.assertEqual((r["method"], r["status"], r["protocol"]), (method, status, "grpc"))
+            peers.setdefault(id(channel), set()).add(r["peer"])
+        self.assertEqual([len(p) for p in peers.values()], [1, 1])
+        self.assertNotEqual(*peers.values())
+
+
 class JsonTest(SnippetTestCase):
     host_options = {"workers": 2, "args": ["--log-format", "json"]}
 
@@ -176,6 +205,18 @@ class JsonTest(SnippetTestCase):
         r = self.record('"msg":"reloaded"', mark)
         self.assertEqual((type(r["version"]), r["changed"]), (int, "SIGHUP"))
         self.assertIsInstance(r["duration_ms"], (int, float))
+
+    def test_a_method_name_that_needs_escapes_stays_json(self):
+        odd = '/odd "name"/x\\y'
+        channel = self.host.channel(own_connection=True)
+        call = channel.unary_unary(odd, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        mark = self.host.mark()
+        for i in range(2):
+            with self.assertRaises(grpc.RpcError):
+                call(b"", metadata=rid("odd-%d" % i), timeout=10)
+        for i in range(2):
+            r = self.record(lambda l: '"request_id":"odd-%d"' % i in l, mark)
+            self.assertEqual((r["method"], r["status"]), (odd, "UNIMPLEMENTED"))
 
     def test_fields_keep_their_types(self):
         mark = self.host.mark()
