@@ -176,18 +176,18 @@ call_result call_recv(call *c, const char **data, size_t *len);
 
 /*
 ** Whether the handler may hand over its next message: CALL_READY, or
-** CALL_WAIT while two are on their way, or CALL_CANCELLED.
+** CALL_WAIT while the held ones fill the outbox (call.c), or CALL_CANCELLED.
 */
 call_result call_send_ready(call *c);
 
 /*
 ** Sends bb (taking it) after call_send_ready said so: at once when nothing is
-** in flight, else as soon as the message in flight is out. -1 if gRPC refused.
+** in flight, else held until the messages before it are out. -1 if gRPC refused.
 **
-** A held message is marked for buffering when the handler waits to send
-** another after it (so a burst of messages leaves in few writes, not one
-** each), flushed when the handler waits on anything else, and goes with the
-** status when the handler has returned.
+** A held message is marked for buffering when another is held after it or
+** the handler waits to send one (so a burst of messages leaves in few writes,
+** not one each), flushed when the handler waits on anything else, and the last
+** goes with the status when the handler has returned.
 */
 int call_send(call *c, grpc_byte_buffer *bb);
 

@@ -189,7 +189,7 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   return 0;
 }
 
-/* call:send(msg): returns at once unless two messages are already on their way; then waits */
+/* call:send(msg): returns at once unless the call's outbox is full; then waits until it is sent */
 static int lcall_send(lua_State *L) {
   call *c = waitable(L, check_object(L), "call:send");
   if (method_one_reply(call_method(c)))

@@ -193,6 +193,19 @@ sys.stdin.read()
         c = self.wait_stopped(tag, 1)
         self.assertEqual(c.ended, 0)
 
+    def test_small_messages_to_a_client_that_stops_reading(self):
+        """100-byte messages to a client that reads one: the host holds only a few of them
+        behind the one in flight, so once the client's window is full the handler waits, and
+        its count of sent messages stops rising."""
+        tag = "small-" + uuid.uuid4().hex[:8]
+        s = self.stub(own_connection=True).Stream(fpb.StreamRequest(tag=tag, size=100))
+        next(s)
+        sent, _ = self.settled(tag, self.host.proc.pid)
+        sys.stderr.write("\na stalled stream of 100 B messages: %d sent before flow control held it\n" % sent)
+        self.assertServing()
+        s.cancel()
+        self.assertEqual(self.wait_stopped(tag, 1).ended, 0)
+
     def test_many_slow_readers(self):
         """Twenty 256 KB streams on one connection whose client reads one message each: the
         client's windows fill (python's grows them to ~16 MB a stream), the handlers stop,
