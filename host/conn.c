@@ -11,6 +11,7 @@
 */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <limits.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -237,13 +238,22 @@ size_t conn_all(conn ***all, size_t *cap) {
   return n;
 }
 
+/* N of a peer named "fd:N", or -1: once a call, so without strtol's generality. */
+static long fd_of(const char *peer) {
+  if (strncmp(peer, "fd:", 3) != 0 || peer[3] == '\0') return -1;
+  long fd = 0;
+  const char *p = peer + 3;
+  for (; *p >= '0' && *p <= '9' && fd < INT_MAX / 10; p++) fd = fd * 10 + (*p - '0');
+  return *p == '\0' ? fd : -1;
+}
+
 conn *conn_find(const char *peer) {
   if (peer == NULL) return NULL;
-  if (strncmp(peer, "ipv4:", 5) == 0 || strncmp(peer, "ipv6:", 5) == 0) return find_by_name(peer);
-  if (strncmp(peer, "fd:", 3) != 0) return NULL;
-  char *end;
-  long fd = strtol(peer + 3, &end, 10);
-  if (*end != '\0' || fd < 0) return NULL;
+  long fd = fd_of(peer);
+  if (fd < 0) {
+    bool named = strncmp(peer, "ipv4:", 5) == 0 || strncmp(peer, "ipv6:", 5) == 0;
+    return named ? find_by_name(peer) : NULL;
+  }
   conn *c = NULL;
   pthread_mutex_lock(&table_mu);
   if ((size_t)fd < table_cap) c = table[fd];
