@@ -2,8 +2,8 @@
 tests/h2attack.py, from one client, against a host with one worker, while a well-behaved
 client calls SayHello on a connection of its own the whole time. Under every attack: the
 host stays up, the good client sees no failed call and none slower than 2 s, and the host's
-resident memory grows by less than 64 MiB (not asserted under ASan, whose allocator keeps
-what is freed); where the host ends the attacker's connection, its log says why; after an
+resident memory grows by less than 64 MiB (160 under huge_headers, see RSS_GROWTH_OK_UNDER;
+not asserted under ASan, whose allocator keeps what is freed); where the host ends the attacker's connection, its log says why; after an
 HTTP/1.1 attack, the door still serves. AbuseTest runs them on h2c, where the host owns the
 port; AbuseTlsTest with TLS, where gRPC does, and skips what does not hold there, saying why.
 ListenerTest checks the h2c port's limits, its wait for the first bytes, and what it does
@@ -31,6 +31,11 @@ ATTACK_SECONDS = min(float(os.environ.get("ABUSE_SECONDS", "5")), 10.0)
 SCALE = 0.25 if SANITIZED else 1.0
 SLOWEST_OK = 2.0            # seconds a good call may take
 RSS_GROWTH_OK = 64          # MiB the host may grow by
+# ... but under huge_headers, by what the junk rule lets through: when the flood holds the worker
+# inside gRPC's reading, the worker cannot refuse its calls, and gRPC keeps each 1 MiB header
+# block whole until the rule ends the connection past 64 MiB at two checks 0.1 s apart (measured
+# by hand: up to 138 MiB at the peak, 120 requests, in about 4 runs of 10).
+RSS_GROWTH_OK_UNDER = {"huge_headers": 160}
 GOOD_CALL_TIMEOUT = 15.0
 GOOD_CALL_EVERY = 0.02      # seconds between the good client's calls: it is a client, not load
 HTTP1_ATTACKS = ("http1_slowloris", "http1_pipeline_flood", "http1_chunked_flood", "http1_cancel_flood")
@@ -166,7 +171,8 @@ class AbuseTest(unittest.TestCase):
         self.assertEqual(good.failures, [], "good calls failed during %s" % name)
         self.assertLess(good.slowest, SLOWEST_OK, "a good call took %.1fs during %s" % (good.slowest, name))
         if not SANITIZED:
-            self.assertLess(grown, RSS_GROWTH_OK, "the host grew by %.0f MiB during %s" % (grown, name))
+            self.assertLess(grown, RSS_GROWTH_OK_UNDER.get(name, RSS_GROWTH_OK),
+                            "the host grew by %.0f MiB during %s" % (grown, name))
         if name in self.closes and not SANITIZED:     # under ASan an attack may not go as far
             self.host.wait_log(lambda l: "abuses the server" in l and any(r in l for r in self.closes[name]),
                                start=mark, what="the log line closing the attacker's connection")
