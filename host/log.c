@@ -265,39 +265,65 @@ void log_boolean(log_record *r, const char *key, bool value) {
 }
 
 /*
-** 2024-05-01T12:00:00.123Z, formatted once a millisecond per thread (the part
-** up to the second once a second): a busy worker writes dozens of records in one.
+** The head of a record (ts, level, msg) as this thread last wrote it: a busy
+** worker writes dozens of records a millisecond, most with the same level and
+** msg (its call records), and copies the head while they stay so. ts is
+** 2024-05-01T12:00:00.123Z, its part up to the second formatted once a second.
 */
-static void put_timestamp(log_record *r) {
-  static _Thread_local struct { time_t sec; long ms; size_t len; char text[32]; } cache = {.ms = -1};
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  long ms = now.tv_nsec / 1000000;
-  if (now.tv_sec != cache.sec) {
+typedef struct head {
+  time_t sec;                       /* the second `second` holds */
+  size_t second_len;
+  char second[24];
+  long ms;                          /* of the head kept, -1 for none */
+  log_level level;
+  size_t msg_len, len;
+  char msg[64];
+  char text[160];
+} head;
+
+static _Thread_local head last = {.ms = -1};
+
+static void put_timestamp(log_record *r, head *h, struct timespec now) {
+  if (now.tv_sec != h->sec) {
     struct tm tm;
     gmtime_r(&now.tv_sec, &tm);
-    cache.len = strftime(cache.text, sizeof cache.text, "%Y-%m-%dT%H:%M:%S", &tm);
-    cache.sec = now.tv_sec;
-    cache.ms = -1;
+    h->second_len = strftime(h->second, sizeof h->second, "%Y-%m-%dT%H:%M:%S", &tm);
+    h->sec = now.tv_sec;
   }
-  if (ms != cache.ms) {
-    char *p = cache.text + cache.len;
-    p[0] = '.';
-    p[1] = (char)('0' + ms / 100);
-    p[2] = (char)('0' + ms / 10 % 10);
-    p[3] = (char)('0' + ms % 10);
-    p[4] = 'Z';
-    cache.ms = ms;
-  }
-  put_word(r, "ts", cache.text, cache.len + 5);
+  long ms = now.tv_nsec / 1000000;
+  char text[32], *p = text + h->second_len;
+  memcpy(text, h->second, h->second_len);
+  p[0] = '.';
+  p[1] = (char)('0' + ms / 100);
+  p[2] = (char)('0' + ms / 10 % 10);
+  p[3] = (char)('0' + ms % 10);
+  p[4] = 'Z';
+  put_word(r, "ts", text, h->second_len + 5);
 }
 
 void log_begin(log_record *r, log_level level, const char *msg, size_t len) {
+  head *h = &last;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  long ms = now.tv_nsec / 1000000;
+  if (ms == h->ms && now.tv_sec == h->sec && level == h->level && len == h->msg_len &&
+      memcmp(msg, h->msg, len) == 0) {
+    memcpy(r->text, h->text, h->len);
+    r->len = h->len;
+    return;
+  }
   r->len = 0;
   if (json) put(r, "{", 1);
-  put_timestamp(r);
+  put_timestamp(r, h, now);
   put_word(r, "level", level_names[level], level_lengths[level]);
   log_excerpt(r, "msg", msg, len, MSG_MAX);
+  h->ms = len <= sizeof h->msg && r->len <= sizeof h->text ? ms : -1;
+  if (h->ms < 0) return;
+  h->level = level;
+  h->msg_len = len;
+  memcpy(h->msg, msg, len);
+  h->len = r->len;
+  memcpy(h->text, r->text, r->len);
 }
 
 void log_end(log_record *r) {
