@@ -28,8 +28,6 @@ static const size_t level_lengths[] = {4, 4, 5};
 
 void log_set_quiet(int q) { quiet = q; }
 
-void log_set_json(int j) { json = j; }
-
 int log_calls(void) { return !quiet; }
 
 /* What is left for fields before the tail; 0 once a value has been cut. */
@@ -282,6 +280,12 @@ typedef struct head {
 } head;
 
 static _Thread_local head last = {.ms = -1};
+
+/* At start, before other threads log: the head this thread kept is in the old format. */
+void log_set_json(int j) {
+  json = j;
+  last.ms = -1;
+}
 
 static void put_timestamp(log_record *r, head *h, struct timespec now) {
   if (now.tv_sec != h->sec) {
