@@ -24,7 +24,6 @@ static int quiet;
 static int json;
 
 static const char *const level_names[] = {"info", "warn", "error"};
-static const size_t level_lengths[] = {4, 4, 5};
 
 void log_set_quiet(int q) { quiet = q; }
 
@@ -319,7 +318,7 @@ void log_begin(log_record *r, log_level level, const char *msg, size_t len) {
   r->len = 0;
   if (json) put(r, "{", 1);
   put_timestamp(r, h, now);
-  put_word(r, "level", level_names[level], level_lengths[level]);
+  put_word(r, "level", level_names[level], strlen(level_names[level]));
   log_excerpt(r, "msg", msg, len, MSG_MAX);
   h->ms = len <= sizeof h->msg && r->len <= sizeof h->text ? ms : -1;
   if (h->ms < 0) return;
