@@ -205,6 +205,33 @@ static void log_slice(log_record *r, const char *key, const grpc_slice *s) {
 }
 
 /*
+** The values of the call record's fields that recur (method, status, peer,
+** protocol), packed into key for the queue's memo; 0 when they are too long to.
+*/
+static size_t logged_key(const call *c, grpc_status_code code, const char *peer, char *key) {
+  size_t method_len = GRPC_SLICE_LENGTH(c->details.method), peer_len = peer != NULL ? strlen(peer) : 0;
+  if (4 + method_len + peer_len > LOG_MEMO_KEY) return 0;
+  key[0] = (char)(code >= 0 && code < STATUS_COUNT ? code : STATUS_COUNT);
+  key[1] = (char)c->protocol;
+  key[2] = peer != NULL;
+  key[3] = (char)method_len;
+  memcpy(key + 4, GRPC_SLICE_START_PTR(c->details.method), method_len);
+  if (peer != NULL) memcpy(key + 4 + method_len, peer, peer_len);
+  return 4 + method_len + peer_len;
+}
+
+static void log_recurring(log_record *r, call *c, grpc_status_code code, const char *peer) {
+  char key[LOG_MEMO_KEY];
+  size_t start = r->len, key_len = logged_key(c, code, peer, key);
+  if (key_len > 0 && log_memo_copy(r, &c->q->logged, key, key_len)) return;
+  log_slice(r, "method", &c->details.method);
+  log_string(r, "status", status_name(code));
+  log_string(r, "peer", peer);
+  log_string(r, "protocol", protocol_names[c->protocol]);
+  if (key_len > 0) log_memo_keep(&c->q->logged, r, start, key, key_len);
+}
+
+/*
 ** One line per call, when it is freed: what a log service needs to account for
 ** it, and the status message of a failed one.
 */
@@ -214,17 +241,12 @@ static void log_call(call *c) {
   bool chosen = c->finishing && !c->cancelled;
   grpc_status_code code = chosen ? c->status : call_cancel_status(c);
   const grpc_slice *rid = call_request_id(c);
-  call_queue *q = c->q;
   log_record r;
   log_begin(&r, LOG_INFO, "call", 4);
-  log_memo_bytes(&r, &q->logged_method, "method", (const char *)GRPC_SLICE_START_PTR(c->details.method),
-                 GRPC_SLICE_LENGTH(c->details.method));
-  log_memo_string(&r, &q->logged_status, "status", status_name(code));
+  log_recurring(&r, c, code, call_peer(c));
   log_decimal(&r, "duration_ms", (timer_now() - c->started) / 1000, 3);
   log_integer(&r, "bytes_in", (long long)c->bytes_in);
   log_integer(&r, "bytes_out", (long long)c->bytes_out);
-  log_memo_string(&r, &q->logged_peer, "peer", call_peer(c));
-  log_memo_string(&r, &q->logged_protocol, "protocol", protocol_names[c->protocol]);
   if (rid != NULL) log_slice(&r, "request_id", rid);
   if (chosen && code != GRPC_STATUS_OK && GRPC_SLICE_LENGTH(c->status_details) > 0)
     log_excerpt(&r, "message", (const char *)GRPC_SLICE_START_PTR(c->status_details),

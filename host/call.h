@@ -71,7 +71,7 @@ typedef struct call_queue {
   struct http_engine *http;         /* the process's HTTP client, borrowed */
   struct call *spare;               /* records of freed calls, kept for the next ones */
   size_t n_spare;
-  log_memo logged_method, logged_status, logged_peer, logged_protocol;   /* of the call records */
+  log_memo logged;                  /* the call records' recurring fields */
   atomic_bool requesting;           /* a request slot is being posted */
   atomic_bool closed;               /* none may be from now on */
 } call_queue;

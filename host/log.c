@@ -112,6 +112,7 @@ static void put_quoted(log_record *r, const unsigned char *v, size_t n, int cut)
     put(r, esc, len);
     i += used;
   }
+  if (i < n) r->cut = true;
   if (i < n || cut) put(r, "...", 3);   /* from the tail's room when the line is full */
   put(r, "\"", 1);
 }
@@ -126,7 +127,10 @@ static int needs_quotes(const unsigned char *v, size_t n) {
 /* The separator and key of a field, if they fit with `need` more bytes: ,"key": or key= */
 static int put_key(log_record *r, const char *key, size_t need) {
   size_t klen = strlen(key);
-  if (klen + 4 + need > room(r)) return 0;
+  if (klen + 4 + need > room(r)) {
+    r->cut = true;
+    return 0;
+  }
   char *p = r->text + r->len;
   if (json) {
     if (p[-1] != '{') *p++ = ',';
@@ -181,26 +185,21 @@ void log_bytes(log_record *r, const char *key, const char *value, size_t len) {
   put_text(r, key, value, len, 0);
 }
 
-/* The writing kept starts with the field's separator: no memo's field comes first, ts does. */
-void log_memo_bytes(log_record *r, log_memo *m, const char *key, const char *value, size_t len) {
-  if (m->text_len > 0 && len == m->value_len && m->text_len <= room(r) && memcmp(value, m->value, len) == 0) {
-    put(r, m->text, m->text_len);
-    return;
-  }
-  /* Kept only if written whole: room for the key and every byte escaped. */
-  bool whole = strlen(key) + 4 + 6 * len + 5 <= room(r);
-  size_t start = r->len;
-  put_text(r, key, value, len, 0);
-  m->text_len = 0;
-  if (!whole || len > sizeof m->value || r->len - start > sizeof m->text) return;
-  memcpy(m->value, value, len);
-  m->value_len = len;
-  memcpy(m->text, r->text + start, r->len - start);
-  m->text_len = r->len - start;
+bool log_memo_copy(log_record *r, const log_memo *m, const void *key, size_t len) {
+  if (m->text_len == 0 || len != m->key_len || m->text_len > room(r) || memcmp(key, m->key, len) != 0)
+    return false;
+  put(r, m->text, m->text_len);
+  return true;
 }
 
-void log_memo_string(log_record *r, log_memo *m, const char *key, const char *value) {
-  if (value != NULL) log_memo_bytes(r, m, key, value, strlen(value));
+void log_memo_keep(log_memo *m, const log_record *r, size_t start, const void *key, size_t len) {
+  size_t text_len = r->len - start;
+  m->text_len = 0;
+  if (r->cut || len > sizeof m->key || text_len > sizeof m->text) return;
+  memcpy(m->key, key, len);
+  m->key_len = len;
+  memcpy(m->text, r->text + start, text_len);
+  m->text_len = text_len;
 }
 
 void log_string(log_record *r, const char *key, const char *value) {
@@ -307,6 +306,7 @@ static void put_timestamp(log_record *r, head *h, struct timespec now) {
 void log_begin(log_record *r, log_level level, const char *msg, size_t len) {
   head *h = &last;
   struct timespec now;
+  r->cut = false;
   clock_gettime(CLOCK_REALTIME, &now);
   long ms = now.tv_nsec / 1000000;
   if (ms == h->ms && now.tv_sec == h->sec && level == h->level && len == h->msg_len &&

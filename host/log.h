@@ -41,6 +41,7 @@ void log_append(char *list, size_t size, const char *item);
 
 typedef struct log_record {
   size_t len;
+  bool cut;                         /* a value was cut, or a field left out, for want of room */
   char text[LOG_LINE_MAX];
 } log_record;
 
@@ -57,18 +58,24 @@ void log_boolean(log_record *r, const char *key, bool value);
 void log_end(log_record *r);
 
 /*
-** A field whose value recurs record after record (the peer of a worker's
-** connection, its busiest method): the memo keeps the last value and how it was
-** written, and the next record with that value copies the writing instead of
-** checking every byte again. One memo a key and a thread; zeroed before use.
+** Fields whose values recur record after record (of a worker's call records:
+** the method, its status, the connection's peer): the memo keeps the values,
+** packed by the caller into a key, and the fields as they were written; the
+** next record with the same key copies them instead of writing each again.
+** They come after the record's head, never first. One memo a thread; zeroed
+** before use.
 */
+#define LOG_MEMO_KEY 192
+
 typedef struct log_memo {
-  size_t value_len, text_len;       /* text_len 0: nothing kept */
-  char value[128];
-  char text[256];
+  size_t key_len, text_len;         /* text_len 0: nothing kept */
+  char key[LOG_MEMO_KEY];
+  char text[2 * LOG_MEMO_KEY];
 } log_memo;
 
-void log_memo_bytes(log_record *r, log_memo *m, const char *key, const char *value, size_t len);
-void log_memo_string(log_record *r, log_memo *m, const char *key, const char *value);   /* NULL: left out */
+/* Copies the fields kept for key (len bytes) and returns true; false: write them, then keep them. */
+bool log_memo_copy(log_record *r, const log_memo *m, const void *key, size_t len);
+/* Keeps what r holds from start on as the fields of key, unless a value was cut or a field left out. */
+void log_memo_keep(log_memo *m, const log_record *r, size_t start, const void *key, size_t len);
 
 #endif

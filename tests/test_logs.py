@@ -175,6 +175,8 @@ class CallRecordTest(SnippetTestCase):
         for i, (channel, method, status) in enumerate(steps):
             r = logfmt(self.host.wait_log(lambda l: "msg=call" in l and "request_id=m-%d " % i in l + " ", start=mark))
             self.assertEqual((r["method"], r["status"], r["protocol"]), (method, status, "grpc"))
+            self.assertRegex(r["duration_ms"], r"^[0-9]+\.[0-9]{3}$")
+            self.assertRegex(r["bytes_in"] + " " + r["bytes_out"], r"^[0-9]+ [0-9]+$")
             peers.setdefault(id(channel), set()).add(r["peer"])
         self.assertEqual([len(p) for p in peers.values()], [1, 1])
         self.assertNotEqual(*peers.values())
