@@ -215,25 +215,39 @@ void log_excerpt(log_record *r, const char *key, const char *value, size_t len, 
   put_text(r, key, value, max, 1);
 }
 
-/* The decimal digits of u, with `point` of them after a '.', ending at end; returns where they start. */
-static char *put_digits(char *end, unsigned long long u, int point) {
+/* The digits of u, at least `width` of them (leading zeros), ending at end, two at a time; returns where they start. */
+static char *put_digits(char *end, unsigned long long u, int width) {
+  static const char pairs[] =
+    "00010203040506070809" "10111213141516171819" "20212223242526272829" "30313233343536373839"
+    "40414243444546474849" "50515253545556575859" "60616263646566676869" "70717273747576777879"
+    "80818283848586878889" "90919293949596979899";
   char *p = end;
-  *--p = '\0';
-  for (int i = 0; u > 0 || i <= point; i++) {
-    if (i == point && point > 0) *--p = '.';
-    *--p = (char)('0' + u % 10);
-    u /= 10;
+  for (; u >= 100 || width > 2; width -= 2, u /= 100) {
+    p -= 2;
+    memcpy(p, pairs + u % 100 * 2, 2);
+  }
+  if (u >= 10 || width == 2) {
+    p -= 2;
+    memcpy(p, pairs + u * 2, 2);
+  } else {
+    *--p = (char)('0' + u);
   }
   return p;
 }
 
 /* value / 10^point, with `point` decimals: the host's own numbers, without printf's cost. */
 static void put_decimal(log_record *r, const char *key, long long value, int point) {
-  char text[32];
+  static const unsigned long long powers[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+  char text[32], *end = text + sizeof text, *p = end;
   unsigned long long u = value < 0 ? 0 - (unsigned long long)value : (unsigned long long)value;
-  char *p = put_digits(text + sizeof text, u, point);
+  if (point > 0) {
+    p = put_digits(p, u % powers[point], point);
+    *--p = '.';
+    u /= powers[point];
+  }
+  p = put_digits(p, u, 0);
   if (value < 0) *--p = '-';
-  put_bare(r, key, p, (size_t)(text + sizeof text - 1 - p));
+  put_bare(r, key, p, (size_t)(end - p));
 }
 
 void log_integer(log_record *r, const char *key, long long value) {

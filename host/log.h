@@ -52,7 +52,7 @@ void log_bytes(log_record *r, const char *key, const char *value, size_t len);
 void log_excerpt(log_record *r, const char *key, const char *value, size_t len, size_t max);
 void log_integer(log_record *r, const char *key, long long value);
 void log_number(log_record *r, const char *key, double value);
-/* value / 10^point, written with `point` decimals: log_decimal(r, "duration_ms", 1234, 3) is 1.234. */
+/* value / 10^point, written with `point` (0 to 6) decimals: log_decimal(r, "duration_ms", 1234, 3) is 1.234. */
 void log_decimal(log_record *r, const char *key, long long value, int point);
 void log_boolean(log_record *r, const char *key, bool value);
 void log_end(log_record *r);

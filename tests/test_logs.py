@@ -71,6 +71,14 @@ class LogfmtTest(SnippetTestCase):
         self.assertEqual(r["note"], 'a "quoted" = sign')
         self.assertIn(" n=3 ", line)
 
+    def test_integers_are_written_as_lua_writes_them(self):
+        values = [0, 7, 10, 99, 100, 101, 12345, 1000000, -5, -100, 2**63 - 1, -2**63]
+        fields = ", ".join("n%d = %s" % (i, "math.mininteger" if v == -2**63 else v) for i, v in enumerate(values))
+        mark = self.host.mark()
+        ok(self.stub, "log.info('integers', { %s })" % fields)
+        r = self.record('msg=integers', mark)
+        self.assertEqual([r["n%d" % i] for i in range(len(values))], [str(v) for v in values])
+
     def test_levels(self):
         mark = self.host.mark()
         ok(self.stub, "log.warn('careful') log.error('broken', { code = 7 })")
