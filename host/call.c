@@ -859,7 +859,8 @@ static size_t slot_of(const call_queue *q, const registered_method *rm) {
 int call_queue_init(call_queue *q, size_t n_registered) {
   q->n_registered = n_registered;
   q->unposted = calloc(n_registered + 1, sizeof *q->unposted);
-  if (q->unposted == NULL) return -1;
+  q->found = calloc(n_registered + 1, sizeof *q->found);
+  if (q->unposted == NULL || q->found == NULL) return -1;
   for (size_t i = 0; i < n_registered; i++) q->unposted[i] = REGISTERED_SLOTS;
   q->unposted[n_registered] = REQUEST_SLOTS;
   q->missing = n_registered * REGISTERED_SLOTS + REQUEST_SLOTS;
@@ -877,6 +878,8 @@ void call_queue_free(call_queue *q) {
   q->n_spare = 0;
   free(q->unposted);
   q->unposted = NULL;
+  free(q->found);
+  q->found = NULL;
   timer_heap_free(&q->timers);
 }
 
@@ -907,6 +910,21 @@ static void on_first_message(call *c) {
   else c->q->hooks->start(c);
 }
 
+/* c's method in its state's schema: a registered method's is looked up once a schema. */
+static const schema_method *find_method(call_queue *q, const call *c) {
+  const schema *s = c->vm->schema;
+  const char *path = (const char *)GRPC_SLICE_START_PTR(c->details.method);
+  size_t len = GRPC_SLICE_LENGTH(c->details.method);
+  if (c->registered == NULL) return schema_find_method(s, path, len);
+  if (q->found_serial != schema_serial(s)) {
+    memset(q->found, 0, q->n_registered * sizeof *q->found);
+    q->found_serial = schema_serial(s);
+  }
+  const schema_method **m = &q->found[slot_of(q, c->registered)];
+  if (*m == NULL) *m = schema_find_method(s, path, len);
+  return *m;
+}
+
 static void on_new(call *c) {
   call_queue *q = c->q;
   q->live++;
@@ -925,8 +943,7 @@ static void on_new(call *c) {
     count_in(c);
   }
   c->vm = lvm_retain(q->vm);
-  c->method = schema_find_method(c->vm->schema, (const char *)GRPC_SLICE_START_PTR(c->details.method),
-                                 GRPC_SLICE_LENGTH(c->details.method));
+  c->method = find_method(q, c);
   if (door && c->method != NULL && !door_fits(c)) return;
   if (header_list_size(c) > HEADER_LIST_MAX) finish_header_list_too_large(c);
   else if (c->method == NULL || !lvm_has_handler(c->vm, c->method)) finish_unimplemented(c);

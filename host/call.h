@@ -60,6 +60,8 @@ typedef struct call_queue {
   const registered_method *registered;   /* borrowed from the server */
   size_t n_registered;
   size_t *unposted;                 /* request slots to post, by registered method, the rest last */
+  const schema_method **found;      /* by registered method: its method in the schema of found_serial */
+  uint64_t found_serial;            /* 0: none looked up yet */
   size_t missing;                   /* their sum */
   size_t posted;                    /* request slots outstanding */
   size_t live;                      /* calls handed over and not yet freed */
@@ -76,7 +78,7 @@ typedef struct call_queue {
   atomic_bool closed;               /* none may be from now on */
 } call_queue;
 
-/* Sets up q for n_registered methods; -1 when out of memory. */
+/* Sets up q for n_registered methods; -1 when out of memory (call_queue_free frees what was made). */
 int call_queue_init(call_queue *q, size_t n_registered);
 void call_queue_free(call_queue *q);
 

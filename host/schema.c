@@ -774,6 +774,8 @@ const schema_service *schema_service_at(const schema *s, size_t i) {
   return i < s->n_services ? &s->services[i] : NULL;
 }
 
+uint64_t schema_serial(const schema *s) { return s->serial; }
+
 size_t schema_method_count(const schema *s) { return s->n_methods; }
 
 size_t schema_message_count(const schema *s) { return s->n_messages; }

@@ -119,6 +119,9 @@ const struct Google__Protobuf__FileDescriptorProto *schema_file_at(const schema 
 schema *schema_retain(schema *s);
 void schema_release(schema *s);
 
+/* No two schemas of a process share one, whatever the addresses they had. */
+uint64_t schema_serial(const schema *s);
+
 size_t schema_service_count(const schema *s);
 const schema_service *schema_service_at(const schema *s, size_t i);
 size_t schema_method_count(const schema *s);
