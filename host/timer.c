@@ -4,15 +4,40 @@
 ** disarmed in O(log n) when a sleeping call is cancelled.
 */
 #include <assert.h>
+#include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <grpc/support/time.h>
 
 #include "timer.h"
 
+static int64_t monotonic_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/*
+** gRPC's monotonic clock is CLOCK_MONOTONIC, moved by whole seconds in some
+** versions (by 5 in later ones, not in Debian's 1.51): the move is learnt
+** once, to the nearest second, so that a reading is one clock_gettime and
+** not gpr_now's conversions.
+*/
+static int64_t grpc_offset(void) {
+  static _Atomic int64_t offset = INT64_MIN;
+  int64_t off = atomic_load_explicit(&offset, memory_order_relaxed);
+  if (off != INT64_MIN) return off;
+  gpr_timespec g = gpr_now(GPR_CLOCK_MONOTONIC);
+  double seconds = ((double)g.tv_sec * 1e9 + g.tv_nsec - (double)monotonic_ns()) / 1e9;
+  off = llround(seconds) * 1000000000;
+  atomic_store_explicit(&offset, off, memory_order_relaxed);
+  return off;
+}
+
 int64_t timer_now(void) {
-  gpr_timespec t = gpr_now(GPR_CLOCK_MONOTONIC);
-  return t.tv_sec * 1000000000 + t.tv_nsec;
+  return monotonic_ns() + grpc_offset();
 }
 
 void timer_init(timer *t, void (*fire)(timer *t)) {
