@@ -480,6 +480,7 @@ static int link_field(loader *ld, const message *m, const FieldProto *fd, size_t
   if (!fd->has_number || fd->number < 1 || (uint32_t)fd->number > WIRE_MAX_FIELD_NUMBER)
     return fail(ld, "protoset %s: %s.%s: bad field number", origin, mname, fd->name);
   f->name = fd->name;
+  f->name_len = strlen(fd->name);
   f->json_name = fd->json_name ? fd->json_name : json_name(ld, fd->name);
   if (f->json_name == NULL) return -1;
   f->number = (uint32_t)fd->number;
@@ -826,8 +827,14 @@ const schema_field *schema_field_by_number(const schema_message *pub, uint32_t n
   return NULL;
 }
 
+/* A message of a few fields: comparing their names costs less than hashing one. */
+#define SCAN_FIELDS 4
+
 const schema_field *schema_field_by_name(const schema_message *m, const char *name, size_t len) {
-  return index_find(&((const message *)m)->by_name, name, len);
+  if (m->n_fields > SCAN_FIELDS) return index_find(&((const message *)m)->by_name, name, len);
+  for (size_t i = 0; i < m->n_fields; i++)
+    if (m->fields[i].name_len == len && memcmp(m->fields[i].name, name, len) == 0) return &m->fields[i];
+  return NULL;
 }
 
 const schema_field *schema_field_by_json_name(const schema_message *pub, const char *name,

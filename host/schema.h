@@ -43,6 +43,7 @@ struct schema_enum {
 
 typedef struct schema_field {
   const char *name;                 /* as written in the .proto */
+  size_t name_len;
   const char *json_name;            /* lowerCamelCase, or as [json_name = ...] says: the proto3 JSON name */
   uint32_t number;
   field_type type;

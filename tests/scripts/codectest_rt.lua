@@ -410,6 +410,10 @@ function checks.any(t, req, reply)
        "grpc.any_unpack: codectest.Hello.name: invalid UTF-8", "bad value")
   t.eq(err_of(grpc.any_pack, "codectest.Hello", { nope = 1 }),
        "grpc.any_pack: codectest.Hello.nope: unknown field of codectest.Hello", "bad message")
+  for _, key in ipairs({ "nam", "names", "Name" }) do   -- a small message's names are compared whole
+    t.eq(err_of(grpc.any_pack, "codectest.Hello", { [key] = "x" }),
+         "grpc.any_pack: codectest.Hello." .. key .. ": unknown field of codectest.Hello", "near name " .. key)
+  end
   t.eq(err_of(grpc.any_pack, "codectest.Nope", {}), "grpc.any_pack: unknown message type 'codectest.Nope'",
        "unknown type to pack")
   -- An Any inside a message, and one the client packed.
