@@ -61,14 +61,34 @@ static inline bool plain8(const unsigned char *s) {
   return ((w | ((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((bs - ONES) & ~bs)) & HIGHS) == 0;
 }
 
+/* Whether the len (under 8) bytes at p are ASCII: two loads that may overlap, or bytes. */
+static bool short_ascii(const unsigned char *p, size_t len) {
+  if (len >= 4) {
+    uint32_t a, b;
+    memcpy(&a, p, 4);
+    memcpy(&b, p + len - 4, 4);
+    return ((a | b) & 0x80808080u) == 0;
+  }
+  unsigned char c = 0;
+  for (size_t i = 0; i < len; i++) c |= p[i];
+  return c < 0x80;
+}
+
 bool jt_utf8_valid(const char *s, size_t len, size_t *bad) {
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
+  if (len < 8 && short_ascii(p, len)) return true;
   while (p < end) {
     uint64_t w;
     size_t n;
-    if (end - p >= 8 && (memcpy(&w, p, 8), (w & HIGHS) == 0)) {
-      p += 8;
-      continue;
+    if (end - p >= 8) {
+      memcpy(&w, p, 8);
+      if ((w & HIGHS) == 0) {
+        p += 8;
+        continue;
+      }
+    } else if (len >= 8) {          /* the tail, as the last 8 bytes: all ASCII ends it */
+      memcpy(&w, end - 8, 8);
+      if ((w & HIGHS) == 0) return true;
     }
     if (*p < 0x80) {
       p++;

@@ -483,6 +483,10 @@ static void test_vectors(void) {
   dec_ok("codectest.Hello", "0a 07 74 65 73 74 69 6e 67", "same(t, {name = 'testing'})");
   enc_ok("codectest.Hello", "{}", "");
   enc_ok("codectest.Hello", "{name = ''}", "");   /* proto3 default: not written */
+  /* UTF-8 checked in 8-byte words, the tail as the last word, a short string in two loads */
+  enc_ok("codectest.Hello", "{name = 'abcdefg\\xc3\\xa9'}", "0a 09 61 62 63 64 65 66 67 c3 a9");
+  enc_ok("codectest.Hello", "{name = '\\xc3\\xa9abcdefgh'}", "0a 0a c3 a9 61 62 63 64 65 66 67 68");
+  enc_ok("codectest.Hello", "{name = 'ab\\xc3\\xa9'}", "0a 04 61 62 c3 a9");
   /* Bytes from python-protobuf for the same values: canonical order and packing. */
   enc_ok("codectest.AllTypes",
          "{f_double = 0.1, f_float = 1.5, f_int64 = math.mininteger, f_uint64 = -1, f_int32 = -1,"
@@ -759,6 +763,9 @@ static void test_encode_errors(void) {
   enc_err(t, "{f_bool = 1}", "reply.f_bool: expected boolean, got number");
   enc_err(t, "{f_bytes = {}}", "reply.f_bytes: expected string, got table");
   enc_err(t, "{f_string = 'a\\xff'}", "reply.f_string: invalid UTF-8");
+  enc_err(t, "{f_string = 'abcdefgh\\xff'}", "reply.f_string: invalid UTF-8");    /* in the tail */
+  enc_err(t, "{f_string = 'abcdefghi\\xc3'}", "reply.f_string: invalid UTF-8");   /* cut short in the tail */
+  enc_err(t, "{f_string = 'abcd\\xff'}", "reply.f_string: invalid UTF-8");        /* in the second short load */
   enc_err(t, "{f_string = '\\xed\\xa0\\x80'}", "reply.f_string: invalid UTF-8");   /* a surrogate */
   enc_err(t, "{f_string = '\\xc0\\x80'}", "reply.f_string: invalid UTF-8");        /* overlong */
   enc_err(t, "{f_nested = 5}", "reply.f_nested: expected table, got number");
