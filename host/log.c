@@ -215,7 +215,7 @@ void log_excerpt(log_record *r, const char *key, const char *value, size_t len, 
   put_text(r, key, value, max, 1);
 }
 
-/* The digits of u, at least `width` of them (leading zeros), ending at end, two at a time; returns where they start. */
+/* The digits of u, at least `width` of them, two at a time, ending at end; returns where they start. */
 static char *put_digits(char *end, unsigned long long u, int width) {
   static const char pairs[] =
     "00010203040506070809" "10111213141516171819" "20212223242526272829" "30313233343536373839"
