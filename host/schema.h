@@ -120,7 +120,7 @@ const struct Google__Protobuf__FileDescriptorProto *schema_file_at(const schema 
 schema *schema_retain(schema *s);
 void schema_release(schema *s);
 
-/* No two schemas of a process share one, whatever the addresses they had. */
+/* The schema's serial: no two schemas of a process have the same, whatever their addresses. */
 uint64_t schema_serial(const schema *s);
 
 size_t schema_service_count(const schema *s);
