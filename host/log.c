@@ -125,7 +125,7 @@ static int needs_quotes(const unsigned char *v, size_t n) {
 }
 
 /* The separator and key of a field, if they fit with `need` more bytes: ,"key": or key= */
-static int put_key(log_record *r, const char *key, size_t need) {
+static inline int put_key(log_record *r, const char *key, size_t need) {
   size_t klen = strlen(key);
   if (klen + 4 + need > room(r)) {
     r->cut = true;
@@ -236,7 +236,7 @@ static char *put_digits(char *end, unsigned long long u, int width) {
 }
 
 /* value / 10^point, with `point` decimals: the host's own numbers, without printf's cost. */
-static void put_decimal(log_record *r, const char *key, long long value, int point) {
+static inline void put_decimal(log_record *r, const char *key, long long value, int point) {
   static const unsigned long long powers[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
   char text[32], *end = text + sizeof text, *p = end;
   unsigned long long u = value < 0 ? 0 - (unsigned long long)value : (unsigned long long)value;
