@@ -5,6 +5,7 @@
 */
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,28 +276,24 @@ void log_boolean(log_record *r, const char *key, bool value) {
 }
 
 /*
-** The head of a record (ts, level, msg) as this thread last wrote it: a busy
-** worker writes dozens of records a millisecond, most with the same level and
-** msg (its call records), and copies the head while they stay so. ts is
+** What a thread keeps of its records' heads (ts, level, msg): a busy worker
+** writes dozens of records a millisecond, most with the same level and msg (its
+** call records), and copies the head while they stay so (the memo). ts is
 ** 2024-05-01T12:00:00.123Z, its part up to the second formatted once a second.
 */
 typedef struct head {
   time_t sec;                       /* the second `second` holds */
   size_t second_len;
   char second[24];
-  long ms;                          /* of the head kept, -1 for none */
-  log_level level;
-  size_t msg_len, len;
-  char msg[64];
-  char text[160];
+  log_memo memo;                    /* the last head, keyed by its millisecond, level and msg */
 } head;
 
-static _Thread_local head last = {.ms = -1};
+static _Thread_local head last;
 
 /* At start, before other threads log: the head this thread kept is in the old format. */
 void log_set_json(int j) {
   json = j;
-  last.ms = -1;
+  last.memo.text_len = 0;
 }
 
 static void put_timestamp(log_record *r, head *h, struct timespec now) {
@@ -317,30 +314,30 @@ static void put_timestamp(log_record *r, head *h, struct timespec now) {
   put_word(r, "ts", text, h->second_len + 5);
 }
 
+/* What a head is written from, packed into key for the memo; 0 when the msg is too long to keep. */
+static size_t head_key(char *key, struct timespec now, log_level level, const char *msg, size_t len) {
+  int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+  if (9 + len > LOG_MEMO_KEY) return 0;
+  memcpy(key, &ms, 8);
+  key[8] = (char)level;
+  memcpy(key + 9, msg, len);
+  return 9 + len;
+}
+
 void log_begin(log_record *r, log_level level, const char *msg, size_t len) {
   head *h = &last;
   struct timespec now;
-  r->cut = false;
+  char key[LOG_MEMO_KEY];
   clock_gettime(CLOCK_REALTIME, &now);
-  long ms = now.tv_nsec / 1000000;
-  if (ms == h->ms && now.tv_sec == h->sec && level == h->level && len == h->msg_len &&
-      memcmp(msg, h->msg, len) == 0) {
-    memcpy(r->text, h->text, h->len);
-    r->len = h->len;
-    return;
-  }
+  size_t key_len = head_key(key, now, level, msg, len);
   r->len = 0;
+  r->cut = false;
+  if (key_len > 0 && log_memo_copy(r, &h->memo, key, key_len)) return;
   if (json) put(r, "{", 1);
   put_timestamp(r, h, now);
   put_word(r, "level", level_names[level], strlen(level_names[level]));
   log_excerpt(r, "msg", msg, len, MSG_MAX);
-  h->ms = len <= sizeof h->msg && r->len <= sizeof h->text ? ms : -1;
-  if (h->ms < 0) return;
-  h->level = level;
-  h->msg_len = len;
-  memcpy(h->msg, msg, len);
-  h->len = r->len;
-  memcpy(h->text, r->text, r->len);
+  if (key_len > 0) log_memo_keep(&h->memo, r, 0, key, key_len);
 }
 
 void log_end(log_record *r) {

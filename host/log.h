@@ -58,12 +58,13 @@ void log_boolean(log_record *r, const char *key, bool value);
 void log_end(log_record *r);
 
 /*
-** Fields whose values recur record after record (of a worker's call records:
-** the method, its status, the connection's peer): the memo keeps the values,
-** packed by the caller into a key, and the fields as they were written; the
-** next record with the same key copies them instead of writing each again.
-** They come after the record's head, never first. One memo a thread; zeroed
-** before use.
+** Fields whose values recur record after record (a thread's heads: ts, level,
+** msg; a worker's call records: the method, its status, the connection's peer):
+** the memo keeps the values, packed by the caller into a key, and the fields as
+** they were written; the next record with the same key copies them instead of
+** writing each again, at the same place (a field's separator depends on what
+** comes before it: the head starts a record, the others follow it). A memo is
+** its thread's; zeroed before use.
 */
 #define LOG_MEMO_KEY 192
 

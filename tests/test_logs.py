@@ -85,6 +85,16 @@ class LogfmtTest(SnippetTestCase):
         self.assertEqual(self.record("msg=careful", mark)["level"], "warn")
         self.assertEqual(self.record("msg=broken", mark)["level"], "error")
 
+    def test_records_of_one_millisecond_keep_their_levels(self):
+        """A thread copies a head it wrote in the same millisecond only for the same level and msg."""
+        mark = self.host.mark()
+        ok(self.stub, "for i = 1, 20 do log.info('same', { i = i }) log.warn('same', { i = i }) "
+                      "log.error('same', { i = i }) end log.info('done')")
+        self.record("msg=done", mark)
+        records = [logfmt(l) for l in self.host.output().split("\n")[mark:] if "msg=same" in l]
+        self.assertEqual([(r["level"], r["i"]) for r in records],
+                         [(level, str(i)) for i in range(1, 21) for level in ("info", "warn", "error")])
+
     def test_print_writes_info_records(self):
         mark = self.host.mark()
         ok(self.stub, "print('from print', 1, nil, true, 2.5)", metadata=rid("p-1"))
