@@ -26,6 +26,7 @@ lvm *lvm_new(schema *s, const config *cfg, char *err, size_t errlen) {
     vm->guard.slice_limit = (int64_t)cfg->max_cpu_ms * 1000000;
     vm->has_handler = calloc(n_methods ? n_methods : 1, sizeof *vm->has_handler);
     vm->handlers_ref = LUA_NOREF;
+    vm->call_mt_ref = LUA_NOREF;
   }
   if (vm != NULL && vm->has_handler != NULL) vm->L = lua_newstate(guard_alloc, &vm->guard);
   if (vm == NULL || vm->has_handler == NULL || vm->L == NULL) {

@@ -30,6 +30,7 @@ typedef struct lvm {
   const config *cfg;                /* lives as long as the process */
   buf buf;                    /* scratch for encoding, reset per message */
   int handlers_ref;                 /* registry: table method index + 1 -> handler */
+  int call_mt_ref;                  /* registry: the call objects' metatable (lcall.c), once made */
   bool *has_handler;                /* by method index, for the lookup of every call */
   size_t calls;                     /* calls whose handlers run here */
   int idle[LVM_IDLE_THREADS];       /* registry refs of handler coroutines kept for reuse (handler.c) */
