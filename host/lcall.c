@@ -45,10 +45,13 @@ call *lcall_check_handler(lua_State *L, const char *what) {
   return waitable(L, CURRENT(L), what);
 }
 
-/* The call object at 1: the running handler's own is known by its address, any other by its metatable. */
+/*
+** The call object at 1: the running handler's own is known by its address
+** (no light userdata a script can reach has it), any other by its metatable.
+*/
 static lcall *check_object(lua_State *L) {
   lcall *obj = CURRENT(L);
-  if (obj != NULL && lua_type(L, 1) == LUA_TUSERDATA && lua_touserdata(L, 1) == obj) return obj;
+  if (obj != NULL && lua_touserdata(L, 1) == obj) return obj;
   return luaL_checkudata(L, 1, CALL_MT);
 }
 
@@ -126,12 +129,13 @@ grpc_byte_buffer *lcall_encode_reply(lua_State *L, int idx, call *c) {
   lvm *vm = call_vm(c);
   buf *b = &vm->buf;
   char err[ERR_MAX];
-  if (!lua_isnil(L, idx) && !lua_istable(L, idx)) {
+  int type = lua_type(L, idx);
+  if (type != LUA_TNIL && type != LUA_TTABLE) {
     lstatus_raise(L, GRPC_STATUS_INTERNAL, "reply: expected a table (%s), got %s",
-                  m->output->full_name, luaL_typename(L, idx));
+                  m->output->full_name, lua_typename(L, type));
   } else if (call_json(c)) {
     b = encode_json_reply(L, idx, c);
-  } else if (lua_isnil(L, idx)) {
+  } else if (type == LUA_TNIL) {
     b->len = 0;                     /* nil is the empty message */
   } else if (codec_encode(L, idx, m->output, b, "reply", err, sizeof err)) {
     lstatus_raise(L, GRPC_STATUS_INTERNAL, "%s", err);
