@@ -82,6 +82,8 @@ static grpc_server *create_server(const config *cfg) {
     int_arg(GRPC_ARG_HTTP2_MAX_PING_STRIKES, cfg->tls_cert == NULL ? 0 : 2),
     /* With TLS: a client has as long to finish its handshake as one on h2c has for its preface. */
     int_arg(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10000),
+    /* Nothing serves channelz's counts, which each call and message would update. */
+    int_arg(GRPC_ARG_ENABLE_CHANNELZ, 0),
   };
   grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
   return grpc_server_create(&channel_args, NULL);
