@@ -22,6 +22,7 @@
 #include <grpc/support/time.h>
 
 #include "calljson.h"
+#include "chanargs.h"
 #include "cli_call.h"
 #include "embedded.h"
 #include "schema.h"
@@ -228,10 +229,8 @@ static int report(session *s) {
 
 /* The channel and the call on it; -1 when the core refuses. */
 static int open_call(session *s, grpc_channel **channel, const config *cfg) {
-  grpc_arg args[] = {
-    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-     .value.integer = cfg->max_message_bytes},
-  };
+  grpc_arg args[] = {chanarg_int(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, cfg->max_message_bytes),
+                     chanarg_no_channelz()};
   grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
   grpc_channel_credentials *creds = grpc_insecure_credentials_create();
   *channel = grpc_channel_create(cfg->call_target, creds, &channel_args);

@@ -12,6 +12,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include "chanargs.h"
 #include "client.h"
 #include "fsutil.h"
 #include "log.h"
@@ -119,25 +120,16 @@ static grpc_channel_credentials *credentials(const client_target *t, char *err, 
   return creds;
 }
 
-static grpc_arg string_arg(const char *key, const char *value) {
-  grpc_arg a;
-  a.type = GRPC_ARG_STRING;
-  a.key = (char *)key;
-  a.value.string = (char *)value;
-  return a;
-}
-
 static grpc_channel *new_channel(const client_pool *p, const client_target *t, char *err, size_t errlen) {
   grpc_channel_credentials *creds = credentials(t, err, errlen);
   if (creds == NULL) return NULL;
-  grpc_arg args[3];
+  grpc_arg args[4];
   size_t n = 0;
-  args[n].type = GRPC_ARG_INTEGER;
-  args[n].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-  args[n++].value.integer = p->max_message_bytes;
+  args[n++] = chanarg_int(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, p->max_message_bytes);
+  args[n++] = chanarg_no_channelz();
   if (t->authority != NULL) {
-    args[n++] = string_arg(GRPC_ARG_DEFAULT_AUTHORITY, t->authority);
-    if (t->tls) args[n++] = string_arg(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, t->authority);
+    args[n++] = chanarg_string(GRPC_ARG_DEFAULT_AUTHORITY, t->authority);
+    if (t->tls) args[n++] = chanarg_string(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, t->authority);
   }
   grpc_channel_args channel_args = {n, args};
   grpc_channel *channel = grpc_channel_create(t->target, creds, &channel_args);

@@ -17,6 +17,7 @@
 #include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 
+#include "chanargs.h"
 #include "ioloop.h"
 #include "loopback.h"
 #include "tag.h"
@@ -98,12 +99,6 @@ bool loopback_is_peer(const char *peer) {
 
 /* }====================================================== */
 
-static grpc_arg int_arg(const char *key, int value) {
-  grpc_arg a = {.type = GRPC_ARG_INTEGER, .key = (char *)key};
-  a.value.integer = value;
-  return a;
-}
-
 static void free_link(loopback_link *k) {
   ioloop_watch(k->lb->loop, &k->hangup, 0);
   close(k->hangup.fd);
@@ -136,10 +131,11 @@ static void on_hangup(io_watch *w, uint32_t events) {
 */
 static grpc_channel *client_channel(loopback *lb, int fd) {
   grpc_arg args[] = {
-    int_arg(GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET, 1 << GRPC_COMPRESS_NONE),
-    int_arg(GRPC_ARG_ENABLE_RETRIES, 0),
-    int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, lb->max_message_bytes),
-    int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, lb->max_message_bytes),
+    chanarg_int(GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET, 1 << GRPC_COMPRESS_NONE),
+    chanarg_int(GRPC_ARG_ENABLE_RETRIES, 0),
+    chanarg_int(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, lb->max_message_bytes),
+    chanarg_int(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, lb->max_message_bytes),
+    chanarg_no_channelz(),
   };
   grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
   return grpc_channel_create_from_fd("loopback", fd, lb->channel_creds, &channel_args);

@@ -11,6 +11,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include "chanargs.h"
 #include "corelog.h"
 #include "door.h"
 #include "fsutil.h"
@@ -58,32 +59,23 @@ static void free_workers(server *s) {
   s->workers = NULL;
 }
 
-static grpc_arg int_arg(const char *key, int value) {
-  grpc_arg a;
-  a.type = GRPC_ARG_INTEGER;
-  a.key = (char *)key;
-  a.value.integer = value;
-  return a;
-}
-
 static grpc_server *create_server(const config *cfg) {
   grpc_arg args[] = {
-    int_arg(GRPC_ARG_MAX_CONCURRENT_STREAMS, cfg->max_streams),
-    int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, cfg->max_message_bytes),
-    int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, cfg->max_message_bytes),
+    chanarg_int(GRPC_ARG_MAX_CONCURRENT_STREAMS, cfg->max_streams),
+    chanarg_int(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, cfg->max_message_bytes),
+    chanarg_int(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, cfg->max_message_bytes),
     /* A port in use must be an error, not a second server sharing it. */
-    int_arg(GRPC_ARG_ALLOW_REUSEPORT, 0),
+    chanarg_int(GRPC_ARG_ALLOW_REUSEPORT, 0),
     /*
     ** Past its strikes, gRPC 1.51 answers each ping of a flood with one more
     ** error in a growing text: 200 times the flood's bytes. On h2c the host
     ** bounds floods itself (conn.h), so pings are let be; with TLS, gRPC's
     ** close after 2 strikes is all there is.
     */
-    int_arg(GRPC_ARG_HTTP2_MAX_PING_STRIKES, cfg->tls_cert == NULL ? 0 : 2),
+    chanarg_int(GRPC_ARG_HTTP2_MAX_PING_STRIKES, cfg->tls_cert == NULL ? 0 : 2),
     /* With TLS: a client has as long to finish its handshake as one on h2c has for its preface. */
-    int_arg(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10000),
-    /* Nothing serves channelz's counts, which each call and message would update. */
-    int_arg(GRPC_ARG_ENABLE_CHANNELZ, 0),
+    chanarg_int(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10000),
+    chanarg_no_channelz(),
   };
   grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
   return grpc_server_create(&channel_args, NULL);

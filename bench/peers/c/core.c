@@ -14,6 +14,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include "chanargs.h"
 #include "core.h"
 #include "mutexdebug.h"
 
@@ -208,9 +209,7 @@ int main(int argc, char **argv) {
   snprintf(address, sizeof address, "0.0.0.0:%d", parse_port(argc, argv));
   mutexdebug_off();                 /* as the host does (host/mutexdebug.h) */
   grpc_init();
-  /* Channelz off, as the host has it (host/server.c): nothing reads its counts. */
-  grpc_arg no_channelz = {.type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_ENABLE_CHANNELZ};
-  no_channelz.value.integer = 0;
+  grpc_arg no_channelz = chanarg_no_channelz();   /* as the host has it (host/chanargs.h) */
   grpc_channel_args args = {1, &no_channelz};
   server = grpc_server_create(&args, NULL);
   for (size_t i = 0; i < N_METHODS; i++) {
