@@ -122,6 +122,19 @@ measure_ir() { # name kind
   log "  $name $kind: ${IR[$name,$kind]} Ir/msg (${TOTALS[$name,$kind]})"
 }
 
+# A background job starts with SIGINT ignored, until perf sets its own handler: an INT sent before
+# that is lost, and perf would count on until the server exits. So it is sent again while perf
+# runs, for 5 s at most; then TERM (no figures).
+stop_perf() { # pid
+  local i
+  for ((i = 0; i < 50; i++)); do
+    kill -INT "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" || true
+}
+
 measure_sys() { # name kind: syscalls, context switches and CPU time per message, plain run
   local name=$1 kind=$2 n f=$LOG_DIR/$NAME-$1-$2.perf perf_pid
   n=$(n_of "$kind")
@@ -131,8 +144,7 @@ measure_sys() { # name kind: syscalls, context switches and CPU time per message
   perf_pid=$!
   sleep 0.2 # perf attaches
   run_kind "$kind" "$n"
-  kill -INT "$perf_pid"
-  wait "$perf_pid" || true
+  stop_perf "$perf_pid"
   stop_server
   SYS[$name,$kind]=$(awk -F, -v n="$n" '$3 == "raw_syscalls:sys_enter" { printf "%.2f", $1 / n }' "$f")
   CS[$name,$kind]=$(awk -F, -v n="$n" '$3 == "context-switches" { printf "%.3f", $1 / n }' "$f")
