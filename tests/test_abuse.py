@@ -4,8 +4,9 @@ client calls SayHello on a connection of its own the whole time. Under every att
 host stays up, the good client sees no failed call and none slower than 2 s, and the host's
 resident memory grows by less than 64 MiB (160 under huge_headers, see RSS_GROWTH_OK_UNDER;
 not asserted under ASan, whose allocator keeps what is freed); where the host ends the
-attacker's connection, its log says why; after an HTTP/1.1 attack, the door still serves. AbuseTest runs them on h2c, where the host owns the
-port; AbuseTlsTest with TLS, where gRPC does, and skips what does not hold there, saying why.
+attacker's connection, its log says why; after an HTTP/1.1 attack, the door still serves.
+AbuseTest runs them on h2c, where the host owns the port; AbuseTlsTest with TLS, where gRPC
+does, and skips what does not hold there, saying why.
 ListenerTest checks the h2c port's limits, its wait for the first bytes, and what it does
 with those that are not HTTP/2. ABUSE_SECONDS sets how long each attack runs (default 5, at
 most 10); the ASan build runs smaller counts."""
